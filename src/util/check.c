@@ -1,0 +1,132 @@
+/* check.c - fatal error reporting that ends the whole MPI job (see include/feed/check.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "feed/check.h"
+
+#include <errno.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_rank = -1;
+static int g_size = 1;
+
+void feed_set_error_rank(int rank, int size) {
+    g_size = size;
+    g_rank = size > 1 ? rank : -1;
+}
+
+static int mpi_is_up(void) {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    return init && !fin;
+}
+
+void feed_vfatal(int code, const char *file, int line, const char *hint, const char *fmt,
+                 va_list ap) {
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    char head[64] = "";
+    if (g_rank >= 0) snprintf(head, sizeof head, "rank %d: ", g_rank);
+    /* One fprintf so lines from several ranks do not interleave mid-message. */
+    char out[6144];
+    int n = snprintf(out, sizeof out, "feed_mpi: %serror: %s\n", head, msg);
+    if (file && n < (int)sizeof out) n += snprintf(out + n, sizeof out - n, "  at %s:%d\n", file, line);
+    if (hint && *hint && n < (int)sizeof out)
+        snprintf(out + n, sizeof out - n, "  hint: %s\n", hint);
+    fputs(out, stderr);
+    fflush(stderr);
+    fflush(stdout);
+    if (code == 0) code = FEED_EXIT_RUNTIME; /* never exit(0) on error */
+    if (mpi_is_up() && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    exit(code);
+}
+
+void feed_fatal(int code, const char *file, int line, const char *hint, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    feed_vfatal(code, file, line, hint, fmt, ap);
+}
+
+void feed_exit_collective(int code) {
+    fflush(stdout);
+    fflush(stderr);
+    if (mpi_is_up()) MPI_Finalize();
+    exit(code);
+}
+
+const char *feed_errno_str(void) { return strerror(errno); }
+
+const char *feed_dnnl_status_str(int status) {
+    /* dnnl_status_t values of oneDNN 2.6 (dnnl_types.h), listed here so this file needs no dnnl.h */
+    switch (status) {
+    case 0: return "success";
+    case 1: return "out of memory";
+    case 2: return "invalid arguments";
+    case 3: return "unimplemented (no implementation for these shapes/formats)";
+    case 4: return "iterator ends";
+    case 5: return "runtime error";
+    case 6: return "not required";
+    default: return "unknown oneDNN status";
+    }
+}
+
+const char *feed_mpi_error_str(int code) {
+    static char buf[MPI_MAX_ERROR_STRING + 32];
+    int len = 0;
+    if (MPI_Error_string(code, buf, &len) != MPI_SUCCESS) snprintf(buf, sizeof buf, "MPI error %d", code);
+    return buf;
+}
+
+const char *feed_fmt(const char *fmt, ...) {
+    static char bufs[8][1024];
+    static int next = 0;
+    char *b = bufs[next];
+    next = (next + 1) % 8;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof bufs[0], fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+void *feed_xmalloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        feed_fatal(FEED_EXIT_RUNTIME, __FILE__, __LINE__, "reduce the batch size or the model",
+                   "out of memory allocating %zu bytes for %s", bytes, what);
+    return p;
+}
+
+void *feed_xcalloc(size_t n, size_t size, const char *what) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        feed_fatal(FEED_EXIT_RUNTIME, __FILE__, __LINE__, "reduce the batch size or the model",
+                   "out of memory allocating %zu x %zu bytes for %s", n, size, what);
+    return p;
+}
+
+void *feed_xrealloc(void *p, size_t bytes, const char *what) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q)
+        feed_fatal(FEED_EXIT_RUNTIME, __FILE__, __LINE__, "reduce the batch size or the model",
+                   "out of memory growing %s to %zu bytes", what, bytes);
+    return q;
+}
+
+char *feed_xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = feed_xmalloc(n, "string");
+    memcpy(d, s, n);
+    return d;
+}
+
+void *feed_xaligned(size_t bytes, const char *what) {
+    void *p = NULL;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0)
+        feed_fatal(FEED_EXIT_RUNTIME, __FILE__, __LINE__, "reduce the batch size or the model",
+                   "out of memory allocating %zu aligned bytes for %s", bytes, what);
+    return p;
+}
