@@ -1,2 +1,4 @@
-/* feed_mpi_main.c - placeholder entry point while the CLI is written */
-int main(void) { return 0; }
+/* feed_mpi_main.c - the feed_mpi executable (logic in src/app/cli.c). */
+#include "feed/app.h"
+
+int main(int argc, char **argv) { return feed_cli_main(argc, argv); }

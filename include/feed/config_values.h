@@ -1,0 +1,22 @@
+/* config_values.h - internal interface of src/config: typed value parsing. */
+#ifndef FEED_CONFIG_VALUES_H
+#define FEED_CONFIG_VALUES_H
+
+#include <stdbool.h>
+
+#include "feed/config.h"
+
+typedef struct {
+    char msg[1024];
+    char hint[512];
+} feed_cfg_msg;
+
+/* Parse `value` for key `id` into cfg. Returns 0, or -1 with m filled. PATH values are
+ * checked for readability only when check_paths is set. */
+int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_paths,
+                       feed_cfg_msg *m);
+void feed_cfg_free_value(feed_config *cfg, int id);
+/* "int", "float", ... for the reference. */
+const char *feed_cfg_type_label(feed_cfg_type t);
+
+#endif
