@@ -25,7 +25,8 @@ static double now(void) {
 
 int main(void) {
     char cmd[4096], out[65536];
-    feed_test_write_file("mpi_bad.ini", "[data]\npath = missing.h5\n[train]\nepoch = 3\n", 45);
+    const char *bad = "[data]\npath = missing.h5\n[train]\nepoch = 3\n";
+    feed_test_write_file("mpi_bad.ini", bad, strlen(bad));
     double t0 = now();
     snprintf(cmd, sizeof cmd, "timeout 60 %s --oversubscribe --bind-to none -np 3 %s mpi_bad.ini", MPIEXEC, FEED_MPI_BIN);
     int code = feed_test_run(cmd, out, sizeof out);
