@@ -33,6 +33,9 @@ noreturn void feed_fatal(int code, const char *file, int line, const char *hint,
 noreturn void feed_vfatal(int code, const char *file, int line, const char *hint,
                           const char *fmt, va_list ap);
 
+/* The program named at the start of messages ("feed_mpi" unless set, e.g. "feed_convert"). */
+void feed_set_program_name(const char *name);
+
 /* The rank prefixed to messages (-1: not under MPI or single rank: no prefix). */
 void feed_set_error_rank(int rank, int size);
 

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *g_program = "feed_mpi";
 static int g_rank = -1;
+
+void feed_set_program_name(const char *name) { g_program = name; }
 static int g_size = 1;
 
 void feed_set_error_rank(int rank, int size) {
@@ -31,7 +34,7 @@ void feed_vfatal(int code, const char *file, int line, const char *hint, const c
     if (g_rank >= 0) snprintf(head, sizeof head, "rank %d: ", g_rank);
     /* One fprintf so lines from several ranks do not interleave mid-message. */
     char out[6144];
-    int n = snprintf(out, sizeof out, "feed_mpi: %serror: %s\n", head, msg);
+    int n = snprintf(out, sizeof out, "%s: %serror: %s\n", g_program, head, msg);
     if (file && n < (int)sizeof out) n += snprintf(out + n, sizeof out - n, "  at %s:%d\n", file, line);
     if (hint && *hint && n < (int)sizeof out)
         snprintf(out + n, sizeof out - n, "  hint: %s\n", hint);
