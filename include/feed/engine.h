@@ -1,0 +1,26 @@
+/* engine.h - the process-wide oneDNN CPU engine and stream.
+ *
+ * One engine and one in-order stream serve every network of the process. oneDNN runs its
+ * primitives on OpenMP threads: the count is OMP_NUM_THREADS, or the value passed to
+ * feed_engine_set_threads() before the first network is built.
+ */
+#ifndef FEED_ENGINE_H
+#define FEED_ENGINE_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+/* Set the OpenMP thread count (n >= 1) for oneDNN and feed's own loops. */
+void feed_engine_set_threads(int n);
+/* Threads used (omp_get_max_threads()). */
+int feed_engine_threads(void);
+
+/* Lazily created on first use; never NULL (fails loudly). */
+dnnl_engine_t feed_engine(void);
+dnnl_stream_t feed_stream(void);
+/* Release the engine and stream (optional, at exit; for leak checkers). */
+void feed_engine_shutdown(void);
+
+/* The CPU ISA oneDNN dispatches to, e.g. "avx512_core" (for benchmark reports). */
+const char *feed_engine_isa(void);
+
+#endif

@@ -1,0 +1,242 @@
+/* feed_bench_main.c - how fast the engine runs a model: training steps and inference forwards.
+ *
+ *   feed_bench --model resnet56 --classes 100 --batch 128 --threads 2 [--steps 10] [--warmup 3]
+ *              [--in-channels 3] [--size 32] [--peak-gflops 310] train|forward
+ *
+ * Prints one line per measurement (median over --steps timed steps after --warmup untimed):
+ *   <what> model=<m> batch=<b> threads=<t> ms_per_step=<x> img_per_s=<y> peak_rss_mb=<z>
+ *          gflop_per_s=<g> peak_frac=<f>
+ * train   = forward (train-mode BN) + cross-entropy + backward + SGD (momentum 0.9, Nesterov,
+ *           weight decay 5e-4): the step tools/torch_bench.py times for PyTorch;
+ * forward = inference forward of an inference-only net (BN folded into the convolutions).
+ * FLOPs: 2 x multiply-adds of the convolutions and linear layers (forward); a training step
+ * counts 3x that (forward, backward data, backward weights). peak_frac divides by
+ * --peak-gflops (default 310: this machine's sgemm on 2 cores).
+ *
+ * Adding a measurement: write `static void bench_<name>(const bench_opts *o)` that builds what
+ * it needs, times o->steps steps with bench_time_steps(), and calls bench_report(); add it to
+ * BENCHES[] (e.g. "pfeed-step" with --teachers N, parsed into bench_opts.teachers).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "feed/check.h"
+#include "feed/engine.h"
+#include "feed/loss_ce.h"
+#include "feed/models.h"
+#include "feed/net.h"
+#include "feed/rng.h"
+#include "feed/sgd.h"
+
+typedef struct bench_opts {
+    const char *model, *what;
+    int classes, batch, threads, steps, warmup, in_channels, size, teachers;
+    double peak_gflops;
+    feed_model_spec spec;
+} bench_opts;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Run step(ctx) warmup + steps times; returns the median seconds of the timed ones. */
+static double bench_time_steps(const bench_opts *o, void (*step)(void *), void *ctx) {
+    for (int i = 0; i < o->warmup; i++) step(ctx);
+    double *t = feed_xmalloc(sizeof(double) * (size_t)o->steps, "timings");
+    for (int i = 0; i < o->steps; i++) {
+        double t0 = now_s();
+        step(ctx);
+        t[i] = now_s() - t0;
+    }
+    qsort(t, (size_t)o->steps, sizeof(double), cmp_double);
+    double med = o->steps % 2 ? t[o->steps / 2] : 0.5 * (t[o->steps / 2 - 1] + t[o->steps / 2]);
+    free(t);
+    return med;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
+}
+
+static void bench_report(const bench_opts *o, const char *what, double sec, double flop_per_step,
+                         const char *extra) {
+    double gf = flop_per_step / sec / 1e9;
+    printf("%s model=%s batch=%d threads=%d ms_per_step=%.2f img_per_s=%.1f peak_rss_mb=%.0f "
+           "gflop_per_s=%.1f peak_frac=%.2f%s\n",
+           what, o->model, o->batch, o->threads, 1e3 * sec, o->batch / sec, peak_rss_mb(), gf,
+           gf / o->peak_gflops, extra ? extra : "");
+    fflush(stdout);
+}
+
+static float *random_input(const bench_opts *o) {
+    size_t n = (size_t)o->batch * o->spec.in_channels * o->spec.height * o->spec.width;
+    float *x = feed_xmalloc(n * sizeof(float), "input");
+    for (size_t i = 0; i < n; i++) x[i] = feed_rng_normal(1, FEED_RNG_TEST, i);
+    return x;
+}
+
+/* ------------------------------------------------------------------ train */
+
+typedef struct train_ctx {
+    feed_net *net;
+    feed_sgd sgd;
+    float *x, *dlogits;
+    int32_t *labels;
+    int batch, classes;
+} train_ctx;
+
+static void train_step(void *p) {
+    train_ctx *c = p;
+    feed_net_forward(c->net, c->x, 1);
+    feed_ce_forward_backward(feed_net_output(c->net), c->labels, c->batch, c->classes, 0.0f, c->dlogits);
+    feed_net_backward(c->net, c->dlogits);
+    feed_sgd_step(&c->sgd, 0.1);
+}
+
+static void bench_train(const bench_opts *o) {
+    train_ctx c = {.batch = o->batch, .classes = o->classes};
+    c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
+    feed_sgd_init(&c.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
+    size_t np;
+    float *P = feed_net_params(c.net, &np), *G = feed_net_grads(c.net, NULL);
+    float *mom = feed_xcalloc(np, sizeof(float), "momentum");
+    for (int i = 0; i < feed_net_num_entries(c.net); i++) {
+        const feed_param_info *pi = feed_net_entry(c.net, i);
+        if (pi->kind == FEED_PARAM)
+            feed_sgd_add_param(&c.sgd, P + pi->offset, G + pi->offset, mom + pi->offset, pi->len, pi->decay);
+    }
+    c.x = random_input(o);
+    c.dlogits = feed_xmalloc(sizeof(float) * (size_t)o->batch * o->classes, "dlogits");
+    c.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
+    for (int i = 0; i < o->batch; i++) c.labels[i] = (int32_t)feed_rng_below(2, FEED_RNG_TEST, (uint64_t)i, (uint32_t)o->classes);
+    double sec = bench_time_steps(o, train_step, &c);
+    bench_report(o, "train", sec, 3.0 * feed_net_forward_flops(c.net), NULL);
+    feed_sgd_free(&c.sgd);
+    free(mom), free(c.x), free(c.dlogits), free(c.labels);
+    feed_net_free(c.net);
+}
+
+/* ------------------------------------------------------------------ forward */
+
+typedef struct fwd_ctx {
+    feed_net *net;
+    float *x;
+} fwd_ctx;
+
+static void forward_step(void *p) {
+    fwd_ctx *c = p;
+    feed_net_forward(c->net, c->x, 0);
+}
+
+static void bench_forward(const bench_opts *o) {
+    fwd_ctx c;
+    c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1, .inference_only = 1});
+    c.x = random_input(o);
+    double sec = bench_time_steps(o, forward_step, &c);
+    bench_report(o, "forward", sec, feed_net_forward_flops(c.net), NULL);
+    free(c.x);
+    feed_net_free(c.net);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static const struct {
+    const char *name;
+    void (*run)(const bench_opts *);
+} BENCHES[] = {
+    {"train", bench_train},
+    {"forward", bench_forward},
+};
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: feed_bench [--model NAME] [--classes K] [--batch B] [--threads T] [--steps N]\n"
+            "                  [--warmup N] [--in-channels C] [--size HW] [--peak-gflops G] WHAT...\n"
+            "  WHAT: train | forward\n"
+            "  NAME: resnet20|32|44|56|110[-a|-b], wrn-D-K, resnext29-CxDd, resnet18|34\n");
+}
+
+int main(int argc, char **argv) {
+    bench_opts o = {.model = "resnet56", .classes = 100, .batch = 128, .threads = 2, .steps = 10, .warmup = 3,
+                    .in_channels = 3, .size = 0, .teachers = 5, .peak_gflops = 310.0};
+    const char *whats[8];
+    int nwhat = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT_INT(flag, field)                                                                      \
+    if (strcmp(a, flag) == 0 && v) {                                                               \
+        o.field = atoi(v);                                                                         \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+        OPT_INT("--classes", classes)
+        OPT_INT("--batch", batch)
+        OPT_INT("--threads", threads)
+        OPT_INT("--steps", steps)
+        OPT_INT("--warmup", warmup)
+        OPT_INT("--in-channels", in_channels)
+        OPT_INT("--size", size)
+        OPT_INT("--teachers", teachers)
+#undef OPT_INT
+        if (strcmp(a, "--model") == 0 && v) {
+            o.model = v;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--peak-gflops") == 0 && v) {
+            o.peak_gflops = atof(v);
+            i++;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage();
+            return 0;
+        }
+        if (a[0] == '-' || nwhat == 8) {
+            usage();
+            FEED_INPUT_ERROR("see the usage above", "bad argument '%s'", a);
+        }
+        whats[nwhat++] = a;
+    }
+    if (nwhat == 0) {
+        usage();
+        FEED_INPUT_ERROR("name a measurement: train or forward", "nothing to measure");
+    }
+    if (o.steps < 1 || o.warmup < 0 || o.batch < 1 || o.classes < 1 || o.threads < 1 || o.peak_gflops <= 0)
+        FEED_INPUT_ERROR("steps, batch, classes, threads >= 1; warmup >= 0", "bad numeric option");
+    if (feed_model_parse(o.model, &o.spec) != 0)
+        FEED_INPUT_ERROR("models: resnet20|32|44|56|110[-a|-b], wrn-D-K, resnext29-CxDd, resnet18|34",
+                         "unknown model '%s'", o.model);
+    o.spec.in_channels = o.in_channels;
+    o.spec.num_classes = o.classes;
+    o.spec.batch = o.batch;
+    if (o.size > 0) o.spec.height = o.spec.width = o.size;
+    feed_engine_set_threads(o.threads);
+    fprintf(stderr, "feed_bench: %s, %d threads, oneDNN ISA %s\n", o.model, feed_engine_threads(), feed_engine_isa());
+    for (int k = 0; k < nwhat; k++) {
+        int found = 0;
+        for (size_t b = 0; b < sizeof BENCHES / sizeof BENCHES[0]; b++)
+            if (strcmp(BENCHES[b].name, whats[k]) == 0) {
+                o.what = whats[k];
+                BENCHES[b].run(&o);
+                found = 1;
+            }
+        if (!found) FEED_INPUT_ERROR("measurements: train, forward", "unknown measurement '%s'", whats[k]);
+    }
+    feed_engine_shutdown();
+    return 0;
+}

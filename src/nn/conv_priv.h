@@ -1,0 +1,36 @@
+/* conv_priv.h - convolution layer state shared by conv.c and fold.c (internal). */
+#ifndef FEED_CONV_PRIV_H
+#define FEED_CONV_PRIV_H
+
+#include "nn_internal.h"
+
+/* Inference-only nets: conv -> BN [-> ReLU] runs as one convolution with folded weights and
+ * bias, the ReLU as a post-op (fold.c). */
+typedef struct conv_fold {
+    int active;
+    int bn, add;         /* folded BN and add layer indices (-1: none) */
+    int other;           /* the add's other operand (value id), read by a binary post-op */
+    int out;             /* value the convolution now writes (the last folded layer's output) */
+    feed_op op;          /* conv with bias (+ binary add, + eltwise relu post-ops) */
+    float *w_plain, *w_fold, *b_fold; /* plain OIHW scratch, folded weights (engine layout), bias */
+    dnnl_memory_desc_t w_plain_md, wf_md;
+    feed_reorder to_plain, to_engine;
+} conv_fold;
+
+typedef struct conv_priv {
+    feed_op fwd, bwd_d, bwd_w;
+    dnnl_dims_t strides, pl, pr;
+    dnnl_memory_desc_t wmd, wbwd_md, gw_md;
+    dnnl_memory_t wmem;
+    float *wbwd, *gw_tmp;
+    int wre_needed, gre_needed, has_bwd_d;
+    feed_reorder wre, gre;
+    conv_fold fold;
+} conv_priv;
+
+void conv_fold_plan(feed_net *net, feed_layer *L);
+void conv_fold_bind(feed_net *net, feed_layer *L);
+void conv_fold_forward(feed_net *net, feed_layer *L);
+void conv_fold_destroy(feed_layer *L);
+
+#endif

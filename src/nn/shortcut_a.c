@@ -1,0 +1,113 @@
+/* shortcut_a.c - CIFAR ResNet option-A shortcut: y = x[:, :, ::s, ::s] with the channels
+ * zero-padded to C_out ((C_out-C_in)/2 in front, the rest behind). No parameters.
+ * Works on the blocked layout directly (plain, nhwc or one channel block like nChw16c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+typedef struct layout4 {
+    dnnl_dim_t off0, st[4];
+    int cblk; /* channel block size (1 = none) */
+} layout4;
+
+static void layout_of(const dnnl_memory_desc_t *md, layout4 *l) {
+    FEED_CHECK(md->format_kind == dnnl_blocked, "internal", "shortcut A needs a blocked layout");
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    FEED_CHECK(b->inner_nblks == 0 || (b->inner_nblks == 1 && b->inner_idxs[0] == 1), "internal",
+               "shortcut A: unsupported layout");
+    l->off0 = md->offset0;
+    for (int i = 0; i < 4; i++) l->st[i] = b->strides[i];
+    l->cblk = b->inner_nblks ? (int)b->inner_blks[0] : 1;
+}
+
+static inline size_t off4(const layout4 *l, dnnl_dim_t n, dnnl_dim_t c, dnnl_dim_t h, dnnl_dim_t w) {
+    return (size_t)(l->off0 + n * l->st[0] + (c / l->cblk) * l->st[1] + h * l->st[2] + w * l->st[3] + c % l->cblk);
+}
+
+typedef struct sa_priv {
+    layout4 li, lo;
+} sa_priv;
+
+static void sa_plan(feed_net *net, feed_layer *L) {
+    sa_priv *P = feed_xcalloc(1, sizeof *P, "shortcut A");
+    L->priv = P;
+    dnnl_memory_desc_t imd = net_in_md(net, L, 0, 0);
+    feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
+    /* the output takes the input's layout family */
+    static const dnnl_format_tag_t tags[] = {dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw};
+    dnnl_format_tag_t tag = dnnl_nchw;
+    for (int i = 0; i < 4; i++) {
+        dnnl_memory_desc_t t = feed_md_tag(4, in->dims, tags[i]);
+        if (feed_md_equal(&t, &imd)) {
+            tag = tags[i];
+            break;
+        }
+    }
+    dnnl_memory_desc_t omd = feed_md_tag(4, out->dims, tag);
+    net_set_md(net, L->out, &omd);
+    layout_of(&imd, &P->li);
+    layout_of(&omd, &P->lo);
+}
+
+static void sa_forward(feed_net *net, feed_layer *L, int train) {
+    sa_priv *P = L->priv;
+    feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
+    const float *x = in->data;
+    float *y = out->data;
+    memset(y, 0, out->bytes);
+    dnnl_dim_t B = in->dims[0], C = in->dims[1], OH = out->dims[2], OW = out->dims[3];
+    int s = L->stride, pf = (L->oc - (int)C) / 2;
+    long long nc = (long long)(B * C);
+#pragma omp parallel for schedule(static)
+    for (long long q = 0; q < nc; q++) {
+        dnnl_dim_t n = q / C, c = q % C;
+        for (dnnl_dim_t h = 0; h < OH; h++)
+            for (dnnl_dim_t w = 0; w < OW; w++)
+                y[off4(&P->lo, n, c + pf, h, w)] = x[off4(&P->li, n, c, h * s, w * s)];
+    }
+}
+
+static void sa_backward(feed_net *net, feed_layer *L) {
+    sa_priv *P = L->priv;
+    feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
+    if (!in->need_diff) return;
+    int acc;
+    float *t = net_diff_target_ptr(net, L->in[0], &acc);
+    const float *d = out->diff;
+    memset(t, 0, in->bytes);
+    dnnl_dim_t B = in->dims[0], C = in->dims[1], OH = out->dims[2], OW = out->dims[3];
+    int s = L->stride, pf = (L->oc - (int)C) / 2;
+    long long nc = (long long)(B * C);
+#pragma omp parallel for schedule(static)
+    for (long long q = 0; q < nc; q++) {
+        dnnl_dim_t n = q / C, c = q % C;
+        for (dnnl_dim_t h = 0; h < OH; h++)
+            for (dnnl_dim_t w = 0; w < OW; w++)
+                t[off4(&P->li, n, c, h * s, w * s)] = d[off4(&P->lo, n, c + pf, h, w)];
+    }
+    net_diff_done(net, L->in[0], acc);
+}
+
+static void sa_destroy(feed_layer *L) {
+    free(L->priv);
+    L->priv = NULL;
+}
+
+const feed_layer_ops feed_shortcut_a_ops = {
+    .type = "shortcutA", .plan = sa_plan, .forward = sa_forward, .backward = sa_backward, .destroy = sa_destroy,
+};
+
+int feed_nb_shortcut_a(feed_nb *nb, int in, int out_channels, int stride) {
+    feed_net *net = (feed_net *)nb;
+    FEED_CHECK(in >= 0 && in < net->nv && net->v[in].ndims == 4, "shortcut takes (B,C,H,W)", "input %d", in);
+    feed_value *x = &net->v[in];
+    FEED_CHECK(out_channels >= x->dims[1] && stride >= 1, "option A only pads channels",
+               "shortcut A %lld -> %d channels", (long long)x->dims[1], out_channels);
+    dnnl_dim_t od[4] = {x->dims[0], out_channels, (x->dims[2] + stride - 1) / stride,
+                        (x->dims[3] + stride - 1) / stride};
+    int ins[1] = {in};
+    feed_layer *L = net_add_layer(net, &feed_shortcut_a_ops, NULL, 1, ins, 4, od);
+    L->oc = out_channels, L->stride = stride;
+    return L->out;
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""nn_fixtures.py - well-conditioned variants of tools/torch_fixtures.py's model fixtures.
+
+    /usr/bin/python3 tests/nn/nn_fixtures.py --out DIR [--only NAME[,NAME...]]
+
+Same file format and names as tools/torch_fixtures.py (it calls its write_model_fixture), but
+smaller inputs, and the seed is chosen so that (1) no ReLU input comes within MARGIN of its
+kink during the fixture's forward passes (the first one and the 3 SGD steps) and (2) PyTorch's
+fp32 result agrees with fp64 within NOISE (the fixture's /fp32_noise) for every gradient and
+every weight after the 3 steps. test_nn_vs_torch then holds these to the issue's tolerances.
+
+Why: two fp32 implementations that sum in different orders differ by about 1e-6 in every
+activation. A ReLU input that close to 0 can have opposite signs in the two, and one flipped
+element moves a weight gradient by about 1/sqrt(B*H*W) of its size (1% here), far above the
+1e-3 gradient tolerance; three SGD steps at lr 0.1 amplify it further. With ~10^5 ReLU inputs
+per step such near-ties are likely, so the comparison is only meaningful (and not flaky) when
+the fixture has none. PyTorch run twice (fp32, fp64) shows the same effect on the default
+fixtures. Exit code 3 with a message if torch, h5py or numpy is missing.
+"""
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import torch_fixtures as tf  # noqa: E402  (exits 3 with a hint when torch/h5py is missing)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torch_models as tm  # noqa: E402
+
+MARGIN = 5e-6  # |ReLU input| must stay above this (activations are O(1) after BN)
+NOISE = 1e-5   # PyTorch fp32 vs fp64, worst gradient / weight after 3 steps
+# Smaller than the default fixtures: fewer elements, fewer near-ties. ResNeXt-29 is missing on
+# purpose: its deep BN backward makes PyTorch's own fp32 gradients differ from fp64 by ~1e-2
+# at every seed (see tools/torch_fixtures.py); resnext11_2x4d covers grouped convolutions.
+# ResNet-18 too: on a batch small enough to avoid near-ties, 3 steps at lr 0.1 diverge (PyTorch
+# fp32 vs fp64 after 3 steps differ by 1..1e3 at every seed tried); the default resnet18
+# fixture covers it (forward strict, gradients against PyTorch's fp32 noise).
+SHAPES = {
+    "resnet20_a": (2, 3, 8, 8),
+    "resnet20_b": (2, 3, 8, 8),
+    "wrn10_2": (2, 3, 8, 8),
+    "resnext11_2x4d": (2, 3, 8, 8),
+}
+
+
+def min_relu_margin(name, seed):
+    """Replays write_model_fixture's random draws and training; smallest |ReLU input|."""
+    model_name, _, shape, num_classes, _ = tf.MODEL_FIXTURES[name]
+    tf.deterministic(seed)
+    model = tm.build_model(model_name, in_channels=shape[1], num_classes=num_classes)
+    model.train()
+    x = torch.randn(*shape)
+    y = torch.randint(0, num_classes, (shape[0],), dtype=torch.int64)
+    smallest = [float("inf")]
+    real_relu = F.relu
+
+    def relu(t, inplace=False):
+        smallest[0] = min(smallest[0], t.detach().abs().min().item())
+        return real_relu(t, inplace=inplace)
+
+    F.relu = relu
+    try:
+        opt = torch.optim.SGD(model.parameters(), **tf.SGD_RECIPE)
+        for _ in range(4):  # the fixture's first forward equals step 0; 3 steps + the last forward
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    finally:
+        F.relu = real_relu
+    return smallest[0]
+
+
+DECONV_CASES = [  # (in, out, kernel, stride, pad, output_padding, groups): the FT paraphraser's layer and more
+    (8, 16, 3, 1, 1, 0, 1), (16, 8, 3, 2, 1, 1, 1), (8, 8, 3, 1, 1, 0, 2), (6, 4, 4, 2, 1, 0, 2)]
+
+
+def write_deconv_fixture(out_dir, seed=31):
+    """DIR/deconv.h5: /case<i>/{weight,bias,input,output,grad_weight,grad_bias,grad_input} of
+    nn.ConvTranspose2d (PyTorch weight layout (in, out/groups, k, k)) with loss sum(out * R),
+    /case<i>/R; attrs in,out,kernel,stride,pad,output_padding,groups, n_cases at the root."""
+    import h5py
+    tf.deterministic(seed)
+    path = os.path.join(out_dir, "deconv.h5")
+    with h5py.File(path + ".tmp", "w") as h5:
+        h5.attrs["n_cases"] = len(DECONV_CASES)
+        for i, (ci, co, k, s, p, op, g) in enumerate(DECONV_CASES):
+            m = torch.nn.ConvTranspose2d(ci, co, k, stride=s, padding=p, output_padding=op, groups=g, bias=True)
+            x = torch.randn(2, ci, 5, 5, requires_grad=True)
+            y = m(x)
+            r = torch.randn_like(y)
+            (y * r).sum().backward()
+            grp = h5.create_group(f"case{i}")
+            for name, v in zip(["in", "out", "kernel", "stride", "pad", "output_padding", "groups"],
+                               [ci, co, k, s, p, op, g]):
+                grp.attrs[name] = v
+            for name, t in [("weight", m.weight), ("bias", m.bias), ("input", x), ("output", y), ("R", r),
+                            ("grad_weight", m.weight.grad), ("grad_bias", m.bias.grad), ("grad_input", x.grad)]:
+                grp.create_dataset(name, data=t.detach().numpy())
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else list(SHAPES)
+    os.makedirs(args.out, exist_ok=True)
+    import h5py
+    print(f"nn_fixtures: wrote {write_deconv_fixture(args.out)}")
+    for name in names:
+        model_name, attrs, _, classes, _ = tf.MODEL_FIXTURES[name]
+        for seed in range(1000, 1100):
+            tf.MODEL_FIXTURES[name] = (model_name, attrs, SHAPES[name], classes, seed)
+            m = min_relu_margin(name, seed)
+            if m <= MARGIN:
+                continue
+            path = tf.write_model_fixture(args.out, name)
+            with h5py.File(path, "r") as h5:
+                noise = max(h5.attrs["fp32_noise_grads"], h5.attrs["fp32_noise_after3"])
+            if noise <= NOISE:
+                print(f"nn_fixtures: wrote {path} (seed {seed}, smallest |ReLU input| {m:.2g}, "
+                      f"fp32 noise {noise:.2g})")
+                break
+            os.remove(path)
+        else:
+            sys.stderr.write(f"nn_fixtures: error: no seed in 1000..1099 gives a well-conditioned {name}\n"
+                             f"  hint: lower MARGIN or the input size in {__file__}\n")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
