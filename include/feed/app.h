@@ -18,6 +18,9 @@ typedef int (*feed_mode_fn)(const feed_run_ctx *ctx);
 /* Entry point of the feed_mpi executable. */
 int feed_cli_main(int argc, char **argv);
 
+/* `feed_mpi eval ...` (argv after "eval"). */
+int feed_eval_main(int argc, char **argv);
+
 /* `feed_mpi --version`: feed_mpi and library versions. */
 void feed_print_version(FILE *out);
 

@@ -40,8 +40,8 @@ typedef struct {
 #define FEED_CFG_MAX_KEYS 128
 
 /* Modes of feed_mpi (run.mode). */
-enum feed_mode { FEED_MODE_SCRATCH = 0 };
-enum feed_pad_mode { FEED_PAD_ZERO = 0, FEED_PAD_REFLECT = 1 };
+enum feed_mode { FEED_MODE_SCRATCH = 0, FEED_MODE_PFEED = 1 };
+enum feed_beta_reduce { FEED_BETA_SUM = 0, FEED_BETA_MEAN = 1 };
 enum feed_schedule { FEED_SCHED_MULTISTEP = 0, FEED_SCHED_COSINE = 1 };
 enum feed_on_corrupt { FEED_CORRUPT_FALLBACK = 0, FEED_CORRUPT_REFUSE = 1 };
 
@@ -57,7 +57,7 @@ typedef struct feed_config {
     struct {
         char *path;    /* HDF5 data set (feed_convert) */
         int pad;
-        int pad_mode;  /* enum feed_pad_mode */
+        int pad_mode;  /* 0 zero, 1 reflect: the values of feed_pad_mode (loader.h) */
         bool crop;
         bool flip;
         int subset_per_class;
@@ -94,6 +94,16 @@ typedef struct feed_config {
         char *resume;  /* "auto", "none" or a checkpoint path */
         int on_corrupt; /* enum feed_on_corrupt */
     } checkpoint;
+    struct {
+        feed_str_list teachers;
+        double beta;
+        int beta_reduce; /* enum feed_beta_reduce */
+        bool ntl_bn;
+        int transfer;    /* 0 fp32, 1 bf16, 2 fp16: the order of feed_wire_dtype */
+        int credits;
+        bool local_teachers;
+        double teacher_timeout;
+    } feed;
 
     /* Where each key's value came from (index = key id): 0 = default, >0 = line in `file`,
      * <0 = -(argument index) of a command-line override. */

@@ -16,6 +16,9 @@ typedef struct {
 int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_paths,
                        feed_cfg_msg *m);
 void feed_cfg_free_value(feed_config *cfg, int id);
+/* For PATH and PATH_LIST keys: every file named exists and is readable (0), else -1 with m
+ * filled. Run on the final values, after the overrides. */
+int feed_cfg_check_inputs(const feed_config *cfg, int id, feed_cfg_msg *m);
 /* "int", "float", ... for the reference. */
 const char *feed_cfg_type_label(feed_cfg_type t);
 

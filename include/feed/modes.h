@@ -8,5 +8,6 @@
 int feed_run_mode(const feed_run_ctx *ctx);
 
 int feed_mode_scratch(const feed_run_ctx *ctx);
+int feed_mode_pfeed(const feed_run_ctx *ctx);
 
 #endif

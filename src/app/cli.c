@@ -25,6 +25,7 @@ static void print_usage(FILE *out) {
             "usage: feed_mpi CONFIG.ini [section.key=value ...]\n"
             "       feed_mpi --check CONFIG.ini [section.key=value ...]\n"
             "       feed_mpi --print-config CONFIG.ini [section.key=value ...]\n"
+            "       feed_mpi eval --data D.h5 [--batch B] [--json] CHECKPOINT.h5 [...]\n"
             "       feed_mpi --help | --version\n");
 }
 
@@ -140,6 +141,7 @@ int feed_cli_main(int argc, char **argv) {
         feed_config_free(&cfg);
         return 0;
     }
+    if (!strcmp(a, "eval")) return feed_eval_main(argc - 2, argv + 2);
     if (a[0] == '-') {
         unknown_option(a);
         return FEED_EXIT_USAGE;

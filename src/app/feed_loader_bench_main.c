@@ -55,11 +55,18 @@ int main(int argc, char **argv) {
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: feed_loader_bench [--threads T] [--batch B] [--pad P] [--seconds S] [DATA.h5]\n"
+                   "  images per second of the training loader (pad + crop + flip + normalise);\n"
+                   "  without DATA.h5 a synthetic CIFAR-size set (50000 x 32x32x3).\n"
+                   "  --threads 0: synchronous; T >= 1: T prefetch threads (default 1)\n");
+            return 0;
+        }
         if (strcmp(argv[i], "--threads") == 0) threads = parse_int(argv[i], next, 0, 64), i++;
         else if (strcmp(argv[i], "--batch") == 0) batch = parse_int(argv[i], next, 1, 1 << 20), i++;
         else if (strcmp(argv[i], "--pad") == 0) pad = parse_int(argv[i], next, 0, 64), i++;
         else if (strcmp(argv[i], "--seconds") == 0) seconds = parse_int(argv[i], next, 1, 3600), i++;
-        else if (argv[i][0] == '-') FEED_INPUT_ERROR("see the header of feed_loader_bench_main.c", "unknown option '%s'", argv[i]);
+        else if (argv[i][0] == '-') FEED_INPUT_ERROR("feed_loader_bench --help lists the options", "unknown option '%s'", argv[i]);
         else path = argv[i];
     }
     feed_dataset *ds = path ? feed_dataset_open(path) : synthetic_cifar();

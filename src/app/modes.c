@@ -4,6 +4,7 @@
 
 static const feed_mode_fn mode_table[] = {
     [FEED_MODE_SCRATCH] = feed_mode_scratch,
+    [FEED_MODE_PFEED] = feed_mode_pfeed,
 };
 
 int feed_run_mode(const feed_run_ctx *ctx) {

@@ -183,6 +183,7 @@ static void set_defaults(feed_config *cfg) {
     for (int id = 0; id < feed_cfg_num_keys; id++) {
         const feed_cfg_key *k = &feed_cfg_keys[id];
         if (!k->def) continue;
+        if (!*k->def && (k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_INT_LIST)) continue; /* empty */
         feed_cfg_msg m;
         if (feed_cfg_set_value(cfg, id, k->def, false, &m) != 0)
             FEED_FAIL("fix the default in src/config/schema.c", "bad default for %s.%s: %s",
@@ -294,6 +295,13 @@ int feed_config_load_text(feed_config *cfg, const char *file, const char *text, 
                        k->section);
     }
     free(c);
+    for (int id = 0; opts.check_paths && id < feed_cfg_num_keys; id++) {
+        feed_cfg_msg m;
+        if (feed_cfg_check_inputs(cfg, id, &m) == 0) continue;
+        int o = cfg->origin[id];
+        if (o < 0) feed_cfg_error(errs, "command line", 0, m.hint, "%s (override %d)", m.msg, -o);
+        else feed_cfg_error(errs, file, o, m.hint, "%s", m.msg);
+    }
     if (errs->count == before) feed_config_validate(cfg, errs);
     return errs->count - before;
 }

@@ -4,10 +4,12 @@
 
 #include "feed/config.h"
 
-const char *const feed_cfg_mode_names[] = {"scratch", NULL};
+const char *const feed_cfg_mode_names[] = {"scratch", "pfeed", NULL};
 const char *const feed_cfg_mode_docs[] = {
     "train N independent networks with cross-entropy, rank r with seed run.seed + r "
     "(the teachers of FEED)",
+    "parallel FEED: rank 0 trains the student ([model]) with one NTL per teacher; rank n hosts "
+    "teacher n of feed.teachers and streams its final feature map (run with N+1 ranks)",
     NULL,
 };
 
@@ -18,6 +20,8 @@ static const char *const pad_modes[] = {"zero", "reflect", NULL};
 static const char *const shortcuts[] = {"A", "B", NULL};
 static const char *const schedules[] = {"multistep", "cosine", NULL};
 static const char *const on_corrupt[] = {"fallback", "refuse", NULL};
+static const char *const beta_reduce[] = {"sum", "mean", NULL};
+static const char *const transfers[] = {"fp32", "bf16", "fp16", NULL};
 
 #define OFF(field) offsetof(feed_config, field)
 #define NO_RANGE 0, 0
@@ -103,9 +107,28 @@ const feed_cfg_key feed_cfg_keys[] = {
     {"checkpoint", "keep_best", FEED_CFG_BOOL, OFF(checkpoint.keep_best), "true", NO_RANGE,
      NULL, "also keep the checkpoint with the lowest test error"},
     {"checkpoint", "resume", FEED_CFG_STRING, OFF(checkpoint.resume), "auto", NO_RANGE, NULL,
-     "auto = newest complete checkpoint in run.dir, none = start fresh, or a path"},
+     "auto = newest complete checkpoint in run.dir, none = start fresh, or a path "
+     "({rank} in it becomes the rank number)"},
     {"checkpoint", "on_corrupt", FEED_CFG_ENUM, OFF(checkpoint.on_corrupt), "fallback",
      NO_RANGE, on_corrupt, "a corrupt newest checkpoint: fall back to the previous, or refuse"},
+
+    /* [feed] (distillation) */
+    {"feed", "teachers", FEED_CFG_PATH_LIST, OFF(feed.teachers), "", NO_RANGE, NULL,
+     "teacher checkpoints, one per teacher rank (pfeed: required; {rank} not expanded)"},
+    {"feed", "beta", FEED_CFG_FLOAT, OFF(feed.beta), "500", 0, 1e6, NULL,
+     "weight of the FEED loss: L = CE + beta * sum_n L_FEED(n)"},
+    {"feed", "beta_reduce", FEED_CFG_ENUM, OFF(feed.beta_reduce), "sum", NO_RANGE, beta_reduce,
+     "combine the teachers' FEED terms by sum, or mean (beta / N each)"},
+    {"feed", "ntl_bn", FEED_CFG_BOOL, OFF(feed.ntl_bn), "false", NO_RANGE, NULL,
+     "batch norm after each NTL convolution (ablation)"},
+    {"feed", "transfer", FEED_CFG_ENUM, OFF(feed.transfer), "fp32", NO_RANGE, transfers,
+     "precision of the feature maps on the wire (converted back to fp32 for the loss)"},
+    {"feed", "credits", FEED_CFG_INT, OFF(feed.credits), "2", 1, 64, NULL,
+     "steps a teacher may run ahead of the student (memory: credits+1 maps per teacher)"},
+    {"feed", "local_teachers", FEED_CFG_BOOL, OFF(feed.local_teachers), "false", NO_RANGE, NULL,
+     "compute the teachers in the student's process (one rank; small machines, testing)"},
+    {"feed", "teacher_timeout", FEED_CFG_FLOAT, OFF(feed.teacher_timeout), "300", 0, 1e6, NULL,
+     "seconds the student waits for a teacher's map before ending the job (0 = forever)"},
 };
 
 const int feed_cfg_num_keys = (int)(sizeof feed_cfg_keys / sizeof feed_cfg_keys[0]);

@@ -51,6 +51,11 @@ int feed_config_validate(const feed_config *cfg, feed_cfg_errors *errs) {
         error_at(cfg, errs, feed_cfg_find("run", "name"), "use letters, digits, '-' and '_'",
                  "run.name must be a non-empty file-name prefix without '/'");
     }
+    if (cfg->run.mode == FEED_MODE_PFEED && cfg->feed.teachers.n == 0) {
+        error_at(cfg, errs, feed_cfg_find("run", "mode"),
+                 "list the teacher checkpoints, e.g. teachers = runs/t/teacher_0.h5, runs/t/teacher_1.h5",
+                 "run.mode = pfeed needs feed.teachers");
+    }
     const char *resume = cfg->checkpoint.resume;
     if (!resume || !*resume) {
         error_at(cfg, errs, feed_cfg_find("checkpoint", "resume"), "auto, none or a checkpoint path",

@@ -143,6 +143,10 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_p
     const feed_cfg_key *k = &feed_cfg_keys[id];
     m->msg[0] = m->hint[0] = 0;
     void *f = field(cfg, id);
+    if (!*value && (k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_PATH_LIST)) {
+        feed_cfg_free_value(cfg, id); /* an empty list */
+        return 0;
+    }
     if (!*value && k->type != FEED_CFG_STRING) {
         snprintf(m->msg, sizeof m->msg, "%s.%s has an empty value", k->section, k->key);
         snprintf(m->hint, sizeof m->hint, "expected %s: %s", type_name(k->type), k->doc);
@@ -191,7 +195,7 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_p
     case FEED_CFG_STRING:
     case FEED_CFG_DIR:
     case FEED_CFG_PATH: {
-        if (k->type == FEED_CFG_PATH && check_paths && check_readable_file(k, value, m)) return -1;
+        (void)check_paths; /* input files are checked once all overrides are in: feed_cfg_check_inputs */
         char **s = f;
         free(*s);
         *s = feed_xstrdup(value);
@@ -233,8 +237,6 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_p
             snprintf(m->hint, sizeof m->hint, "an empty item between commas");
             return -1;
         }
-        for (int i = 0; check_paths && i < n; i++)
-            if (check_readable_file(k, items[i], m)) return free_items(items, n), -1;
         feed_str_list *l = f;
         free_items(l->v, l->n);
         l->v = items;
@@ -243,6 +245,22 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_p
     }
     }
     return -1;
+}
+
+int feed_cfg_check_inputs(const feed_config *cfg, int id, feed_cfg_msg *m) {
+    const feed_cfg_key *k = &feed_cfg_keys[id];
+    const void *f = cfield(cfg, id);
+    m->msg[0] = m->hint[0] = 0;
+    if (k->type == FEED_CFG_PATH) {
+        const char *s = *(char *const *)f;
+        return s ? check_readable_file(k, s, m) : 0;
+    }
+    if (k->type == FEED_CFG_PATH_LIST) {
+        const feed_str_list *l = f;
+        for (int i = 0; i < l->n; i++)
+            if (check_readable_file(k, l->v[i], m)) return -1;
+    }
+    return 0;
 }
 
 const char *feed_cfg_format_value(const feed_config *cfg, int id, char *buf, size_t cap) {

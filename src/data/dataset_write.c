@@ -185,6 +185,15 @@ void feed_dataset_write(const feed_dataset *ds, const char *path, bool overwrite
                    feed_split_name((feed_split)s), (long long)bad, ds->name,
                    bad < 0 ? 0 : ds->split[s].labels[bad]);
     }
+    /* A clear message for the common case; HDF5's own would be a stack dump. */
+    char *dir = feed_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    const char *folder = slash ? (dir[0] ? dir : "/") : ".";
+    if (access(folder, W_OK) != 0)
+        FEED_INPUT_ERROR(feed_fmt("create it first: mkdir -p %s", folder),
+                         "cannot write into folder '%s' for %s: %s", folder, path, feed_errno_str());
+    free(dir);
     char *tmp = feed_xstrdup(feed_fmt("%s.tmp", path));
     set_pending_tmp(tmp);
     if (progress)

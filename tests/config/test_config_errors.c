@@ -62,6 +62,8 @@ static const config_case cases[] = {
     {"wrn_depth", DATA "[model]\narch = wrn\nwrn_depth = 27\n", "", 2, {"@:5: model.wrn_depth = 27: WRN depth must be 6n+4"}},
     {"subset_both", DATA "subset_per_class = 10\nsubset_fraction = 0.5\n", "", 2, {"@:4: data.subset_per_class and data.subset_fraction"}},
     {"name_slash", DATA "[run]\nname = a/b\n", "", 2, {"@:4: run.name must be"}},
+    {"pfeed_no_teachers", DATA "[run]\nmode = pfeed\n", "", 2, {"@:4: run.mode = pfeed needs feed.teachers", "teachers = "}},
+    {"pfeed_teacher_missing", DATA "[run]\nmode = pfeed\n[feed]\nteachers = data.h5, nope.h5\n", "", 2, {"@:6: feed.teachers: cannot read 'nope.h5'"}},
     {"override_unknown", DATA, "train.epoch=3", 2, {"command line: 'train.epoch=3': unknown key 'epoch'", "did you mean 'epochs'"}},
     {"override_malformed", DATA, "epochs3", 2, {"command line: 'epochs3': not a section.key=value override"}},
     {"override_range", DATA, "train.batch=-4", 2, {"command line: 'train.batch=-4': train.batch = -4 is out of range"}},
@@ -71,6 +73,7 @@ static const config_case cases[] = {
     {"several_errors", DATA "[train]\nepochs = x\nlr = y\n[model]\narch = z\n", "", 2, {"3 problems", "@:4:", "@:7:"}},
     /* valid variants */
     {"valid_minimal", DATA, "", 0, {"configuration OK"}},
+    {"valid_override_fixes_path", "[data]\npath = nope.h5\n", "data.path=data.h5", 0, {"configuration OK"}},
     {"valid_crlf_colon_comments", "[data]\r\npath: data.h5\r\n[train]\r\n  epochs = 5 ; inline\r\nnesterov = OFF # too\r\n", "", 0, {"configuration OK"}},
     {"valid_case_insensitive_enum", DATA "[model]\narch = ResNet20\nshortcut = a\n", "", 0, {"configuration OK"}},
 };

@@ -1,0 +1,108 @@
+/* train.h - training one network on one rank: the loop behind `scratch` (and the student
+ * side of the distillation modes), its checkpoints and its evaluation.
+ *
+ * Exact resume: everything a step depends on is either in the checkpoint (parameters, BN
+ * buffers, momentum, optimizer step count, epoch and step) or a pure function of
+ * (seed, epoch, step) (data order, augmentation, dropout masks, learning rate). So a run
+ * resumed from a checkpoint takes bit for bit the same steps as one that never stopped
+ * (same rank layout and thread count).
+ */
+#ifndef FEED_TRAIN_H
+#define FEED_TRAIN_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "feed/checkpoint.h"
+#include "feed/config.h"
+#include "feed/dataset.h"
+#include "feed/loader.h"
+#include "feed/models.h"
+#include "feed/net.h"
+
+/* ---- building a model from the config (model_factory.c) ---- */
+
+/* The model [model] describes, for images shaped like ds, planned for `batch`. */
+feed_model_spec feed_model_spec_from_config(const feed_config *cfg, const feed_dataset *ds, int batch);
+/* The network of a spec, parameters initialised from `seed`. */
+feed_net *feed_model_create(const feed_model_spec *spec, uint64_t seed, bool inference_only);
+/* The spec a checkpoint was trained with (root attributes model_name, model_dropout,
+ * input_height, input_width, in_channels, num_classes), planned for `batch`. */
+feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch);
+/* Write those attributes. */
+void feed_model_put_attrs(feed_ckpt_writer *w, const feed_model_spec *spec);
+
+/* ---- parameters <-> checkpoint (net_checkpoint.c) ---- */
+
+/* /<group>/<key> for every parameter and buffer, plain PyTorch layout. */
+void feed_net_save(feed_ckpt_writer *w, feed_net *net, const char *group);
+/* Read them back; a missing tensor or wrong shape ends the job naming the key. */
+void feed_net_load(const feed_ckpt *ck, feed_net *net, const char *group);
+/* Momentum buffers (flat arrays in the engine's layout, as feed_net_params) under
+ * /<group>/<key> in plain PyTorch layout. */
+void feed_net_save_flat(feed_ckpt_writer *w, feed_net *net, const float *flat, const char *group);
+void feed_net_load_flat(const feed_ckpt *ck, feed_net *net, float *flat, const char *group);
+
+/* ---- evaluation (evaluate.c) ---- */
+
+typedef struct {
+    int64_t samples;
+    int64_t errors;
+    double loss;    /* mean cross-entropy */
+    double error;   /* errors / samples */
+} feed_eval_result;
+
+/* Evaluate net (eval mode) on every batch of loader ld. If probs is not NULL it receives the
+ * softmax outputs (samples x classes, in loader order) for ensembles. The net's planned batch
+ * must equal the loader's; a smaller last batch is padded (BN uses running statistics, so
+ * samples do not influence each other). */
+feed_eval_result feed_evaluate(feed_net *net, feed_loader *ld, int classes, float *probs);
+
+/* ---- the training loop (trainer.c) ---- */
+
+/* The training loader [data] and [train] describe, for `seed` (teachers of a distillation
+ * job use the student's, so they see exactly its minibatches). */
+feed_loader_config feed_train_loader_config(const feed_config *cfg, int batch, uint64_t seed);
+
+#include "feed/sgd.h"
+
+/* What a distillation method adds to plain cross-entropy training (the student side of
+ * pFEED and of the baselines). Every callback may be NULL. */
+typedef struct feed_train_extension {
+    void *self;
+    /* The student is built: build extra modules for its batch and register their
+       parameters with the optimizer. */
+    void (*setup)(void *self, feed_net *student, feed_sgd *sgd);
+    /* Extra state in the student's checkpoints (e.g. /ntl/<n>, /optim/ntl<n>). */
+    void (*save)(void *self, feed_ckpt_writer *w);
+    void (*restore)(void *self, const feed_ckpt *ck);
+    /* Training starts (fresh or resumed) at this global step. */
+    void (*start)(void *self, int64_t epoch, int64_t step_in_epoch, int64_t global_step);
+    /* After the student's training forward of `global_step` on the samples idx[0..n-1]:
+       add gradients to the student's taps (feed_net_tap_add_grad). Its loss terms are the
+       extension's own metrics (train_loss stays the cross-entropy). */
+    void (*feature_loss)(void *self, feed_net *student, int64_t global_step, const int64_t *idx, int n);
+    /* Extra figures of the epoch just finished (names live as long as self); returns the
+       count and resets the accumulators. */
+    int (*epoch_metrics)(void *self, const char **names, double *values, int max);
+    /* Training ends (finished, or stopped by a signal): release peers. */
+    void (*finish)(void *self);
+} feed_train_extension;
+
+typedef struct {
+    const feed_config *cfg;
+    MPI_Comm comm;        /* the ranks training side by side (they agree on stops, resume
+                             points and print one line per epoch together) */
+    int rank, size;       /* this rank in comm, and comm's size */
+    uint64_t seed;        /* this rank's seed */
+    const char *prefix;   /* checkpoint/metrics file prefix in run.dir, e.g. "teacher0" */
+    const char *final_path; /* where the finished model goes (e.g. run.dir/teacher_0.h5) */
+    const feed_train_extension *ext; /* NULL: cross-entropy only */
+} feed_train_job;
+
+/* Trains (or resumes) to cfg->train.epochs. Returns 0 when finished or stopped by a signal
+ * after checkpointing (every rank of job->comm returns the same). Collective over job->comm. */
+int feed_train_run(const feed_train_job *job);
+
+#endif

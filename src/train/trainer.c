@@ -1,0 +1,321 @@
+/* trainer.c - the training loop of one network on one rank (see include/feed/train.h).
+ *
+ * Per step:  loader batch (epoch, step) -> forward (train) -> CE -> backward -> SGD
+ * Per epoch: evaluation, metrics, checkpoint (every checkpoint.every epochs), best copy.
+ * Any step:  SIGUSR1/SIGTERM on any rank -> all ranks checkpoint that step and return.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feed/check.h"
+#include "feed/loss_ce.h"
+#include "feed/lr_schedule.h"
+#include "feed/metrics.h"
+#include "feed/resume.h"
+#include "feed/sgd.h"
+#include "feed/signals.h"
+#include "feed/train.h"
+
+typedef struct {
+    const feed_train_job *job;
+    const feed_config *cfg;
+    feed_dataset *ds;
+    feed_loader *train_ld, *test_ld;
+    feed_model_spec spec;
+    char model_name[64]; /* canonical, e.g. "resnet20-b": the checkpoint's arch */
+    feed_net *net;
+    float *momentum;  /* flat, the engine's parameter layout */
+    size_t n_flat;
+    feed_sgd sgd;
+    feed_lr_schedule sched;
+    int B, classes;
+    size_t img;       /* C*H*W */
+    float *x;         /* (B, C, H, W) */
+    int32_t *y;       /* (B) */
+    float *dlogits;   /* (B, classes) */
+    int64_t epoch;          /* completed epochs */
+    int64_t step_in_epoch;  /* steps done in the current epoch */
+    int64_t global_step;    /* optimizer steps done */
+    double best_error;
+    const feed_train_extension *ext;
+    int64_t *idx;     /* (B) sample indices of the current batch, for extensions */
+} trainer;
+
+feed_loader_config feed_train_loader_config(const feed_config *cfg, int B, uint64_t seed) {
+    feed_loader_config lc = feed_loader_config_train(B, seed);
+    lc.pad = cfg->data.pad;
+    lc.pad_mode = (feed_pad_mode)cfg->data.pad_mode;
+    lc.random_crop = cfg->data.crop;
+    lc.hflip = cfg->data.flip;
+    lc.subset_per_class = cfg->data.subset_per_class;
+    lc.subset_fraction = cfg->data.subset_fraction < 1.0 ? cfg->data.subset_fraction : 0.0;
+    lc.prefetch_depth = cfg->data.prefetch;
+    return lc;
+}
+
+static feed_lr_schedule make_schedule(const feed_config *cfg, int64_t steps_per_epoch) {
+    feed_lr_schedule s;
+    if (cfg->train.schedule == FEED_SCHED_COSINE) {
+        s = feed_lr_cosine(cfg->train.lr, cfg->train.epochs, 0.0);
+    } else {
+        s = feed_lr_multistep(cfg->train.lr, cfg->train.milestones.v, cfg->train.milestones.n,
+                              cfg->train.gamma);
+    }
+    s.warmup_steps = (long)(cfg->train.warmup_epochs * steps_per_epoch);
+    feed_lr_validate(&s);
+    return s;
+}
+
+static void setup(trainer *t, const feed_train_job *job) {
+    const feed_config *cfg = job->cfg;
+    t->job = job;
+    t->cfg = cfg;
+    t->ds = feed_dataset_open(cfg->data.path);
+    t->B = cfg->train.batch;
+    t->classes = t->ds->num_classes;
+    t->img = (size_t)t->ds->channels * t->ds->height * t->ds->width;
+    feed_loader_config lc = feed_train_loader_config(cfg, t->B, job->seed);
+    t->train_ld = feed_loader_create(t->ds, &lc);
+    FEED_CHECK(feed_loader_steps_per_epoch(t->train_ld) > 0,
+               "lower train.batch or use more of the data set (data.subset_*)",
+               "train.batch = %d is larger than the %lld training images selected", t->B,
+               (long long)feed_loader_samples_per_epoch(t->train_ld));
+    feed_loader_config ec = feed_loader_config_eval(t->B);
+    t->test_ld = feed_loader_create(t->ds, &ec);
+
+    t->spec = feed_model_spec_from_config(cfg, t->ds, t->B);
+    feed_model_name(&t->spec, t->model_name, sizeof t->model_name);
+    t->net = feed_model_create(&t->spec, job->seed, false);
+    float *params = feed_net_params(t->net, &t->n_flat);
+    float *grads = feed_net_grads(t->net, &t->n_flat);
+    t->momentum = feed_xaligned(t->n_flat * sizeof(float), "momentum buffers");
+    memset(t->momentum, 0, t->n_flat * sizeof(float));
+    feed_sgd_config sc = {.momentum = (float)cfg->train.momentum,
+                          .dampening = 0,
+                          .weight_decay = (float)cfg->train.weight_decay,
+                          .nesterov = cfg->train.nesterov && cfg->train.momentum > 0};
+    feed_sgd_init(&t->sgd, sc);
+    for (int i = 0; i < feed_net_num_entries(t->net); i++) {
+        const feed_param_info *e = feed_net_entry(t->net, i);
+        if (e->kind != FEED_PARAM) continue;
+        feed_sgd_add_param(&t->sgd, params + e->offset, grads + e->offset, t->momentum + e->offset,
+                           e->len, e->decay);
+    }
+    t->ext = job->ext;
+    if (t->ext && t->ext->setup) t->ext->setup(t->ext->self, t->net, &t->sgd);
+    t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
+    t->sched = make_schedule(cfg, feed_loader_steps_per_epoch(t->train_ld));
+    t->x = feed_xaligned(sizeof(float) * t->B * t->img, "input batch");
+    t->y = feed_xmalloc(sizeof(int32_t) * t->B, "labels");
+    t->dlogits = feed_xaligned(sizeof(float) * t->B * t->classes, "logit gradients");
+    t->best_error = INFINITY;
+}
+
+static void teardown(trainer *t) {
+    feed_loader_destroy(t->train_ld);
+    feed_loader_destroy(t->test_ld);
+    feed_net_free(t->net);
+    feed_sgd_free(&t->sgd);
+    free(t->momentum);
+    free(t->x);
+    free(t->y);
+    free(t->dlogits);
+    free(t->idx);
+    feed_dataset_close(t->ds);
+}
+
+/* ---- checkpoints ---- */
+
+static void save(trainer *t, const char *path) {
+    const feed_config *cfg = t->cfg;
+    feed_ckpt_meta meta = {
+        .arch = t->model_name,
+        .dataset = t->ds->name,
+        .num_classes = t->classes,
+        .in_channels = t->ds->channels,
+        .epoch = t->epoch,
+        .step = t->global_step,
+        .seed = (int64_t)t->job->seed,
+        .config_ini = cfg->ini_text,
+    };
+    feed_ckpt_writer *w = feed_ckpt_begin(path, &meta);
+    feed_ckpt_put_attr_str(w, NULL, "config_overrides", cfg->overrides ? cfg->overrides : "");
+    feed_model_put_attrs(w, &t->spec);
+    feed_net_save(w, t->net, "model");
+    feed_net_save_flat(w, t->net, t->momentum, "optim/momentum");
+    feed_ckpt_put_i64(w, "train", "epoch", t->epoch);
+    feed_ckpt_put_i64(w, "train", "step_in_epoch", t->step_in_epoch);
+    feed_ckpt_put_i64(w, "train", "global_step", t->global_step);
+    feed_ckpt_put_i64(w, "train", "sgd_steps", t->sgd.steps_taken);
+    feed_ckpt_put_i64(w, "train", "seed", (int64_t)t->job->seed);
+    feed_ckpt_put_f64(w, "train", "best_error", t->best_error);
+    feed_ckpt_put_f64(w, "train", "lr", feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step));
+    if (t->ext && t->ext->save) t->ext->save(t->ext->self, w);
+    feed_ckpt_commit(w);
+}
+
+static void restore(trainer *t, const feed_ckpt *ck) {
+    feed_ckpt_require_model(ck, t->model_name, t->classes, t->ds->channels);
+    int64_t seed = feed_ckpt_read_i64(ck, "train", "seed");
+    if (seed != (int64_t)t->job->seed)
+        FEED_INPUT_ERROR("resume with the run.seed the checkpoint was made with, or checkpoint.resume=none",
+                         "checkpoint %s was trained with seed %lld, this rank uses %llu",
+                         feed_ckpt_path(ck), (long long)seed, (unsigned long long)t->job->seed);
+    feed_net_load(ck, t->net, "model");
+    feed_net_load_flat(ck, t->net, t->momentum, "optim/momentum");
+    t->epoch = feed_ckpt_read_i64(ck, "train", "epoch");
+    t->step_in_epoch = feed_ckpt_read_i64(ck, "train", "step_in_epoch");
+    t->global_step = feed_ckpt_read_i64(ck, "train", "global_step");
+    feed_sgd_set_steps_taken(&t->sgd, (long)feed_ckpt_read_i64(ck, "train", "sgd_steps"));
+    t->best_error = feed_ckpt_read_f64(ck, "train", "best_error");
+    if (t->ext && t->ext->restore) t->ext->restore(t->ext->self, ck);
+    FEED_CHECK(t->step_in_epoch < feed_loader_steps_per_epoch(t->train_ld),
+               "resume with the train.batch and data.subset_* the checkpoint was made with",
+               "checkpoint %s stopped at step %lld of an epoch, but an epoch now has %lld steps",
+               feed_ckpt_path(ck), (long long)t->step_in_epoch,
+               (long long)feed_loader_steps_per_epoch(t->train_ld));
+}
+
+static void save_periodic(trainer *t) {
+    const feed_config *cfg = t->cfg;
+    char *path = feed_ckpt_dir_path(cfg->run.dir, t->job->prefix, t->epoch, t->global_step);
+    save(t, path);
+    feed_ckpt_dir_prune(cfg->run.dir, t->job->prefix, cfg->checkpoint.keep_last);
+    free(path);
+}
+
+/* ---- the loop ---- */
+
+static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, double *err_out,
+                           double *img_s_out, bool *stopped) {
+    const feed_config *cfg = t->cfg;
+    int64_t steps = feed_loader_steps_per_epoch(t->train_ld);
+    double loss_sum = 0, t0 = feed_now_seconds();
+    int64_t errors = 0, samples = 0;
+    *stopped = false;
+    feed_progress_start(prog, t->job->rank);
+    for (int64_t s = t->step_in_epoch; s < steps; s++) {
+        double lr = feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step);
+        int n = feed_loader_batch(t->train_ld, t->epoch, s, t->x, t->y);
+        feed_net_set_step(t->net, (uint64_t)t->global_step);
+        feed_net_forward(t->net, t->x, 1);
+        const float *logits = feed_net_output(t->net);
+        double loss = feed_ce_forward_backward(logits, t->y, n, t->classes,
+                                               (float)cfg->train.label_smoothing, t->dlogits);
+        if (t->ext && t->ext->feature_loss) {
+            feed_loader_batch_indices(t->train_ld, t->epoch, s, t->idx);
+            t->ext->feature_loss(t->ext->self, t->net, t->global_step, t->idx, n);
+        }
+        errors += feed_count_errors(logits, t->y, n, t->classes);
+        feed_net_backward(t->net, t->dlogits);
+        feed_sgd_step(&t->sgd, lr);
+        t->global_step++;
+        t->step_in_epoch = s + 1;
+        loss_sum += loss * n;
+        samples += n;
+        double el = feed_now_seconds() - t0;
+        feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, loss_sum / samples,
+                             el > 0 ? samples / el : 0);
+        if (feed_signals_agree_stop(t->job->comm)) {
+            *stopped = true;
+            break;
+        }
+    }
+    feed_progress_clear(prog);
+    double el = feed_now_seconds() - t0;
+    *loss_out = samples ? loss_sum / samples : NAN;
+    *err_out = samples ? (double)errors / samples : NAN;
+    *img_s_out = el > 0 ? samples / el : 0;
+    return samples;
+}
+
+int feed_train_run(const feed_train_job *job) {
+    const feed_config *cfg = job->cfg;
+    trainer t = {0};
+    setup(&t, job);
+    feed_signals_install();
+    feed_ckpt_dir_create(cfg->run.dir);
+
+    feed_resume_choice rc = feed_resume_select(cfg, job->prefix, job->comm);
+    if (rc.path) {
+        feed_ckpt *ck = feed_ckpt_open(rc.path);
+        restore(&t, ck);
+        feed_ckpt_close(ck);
+        if (job->rank == 0)
+            printf("resumed from %s (epoch %lld, step %lld)%s\n", rc.path, (long long)t.epoch,
+                   (long long)t.global_step, job->size > 1 ? " and the matching checkpoints of the other ranks" : "");
+    }
+    char metrics_path[4096];
+    snprintf(metrics_path, sizeof metrics_path, "%s/%s_metrics.jsonl", cfg->run.dir, job->prefix);
+    if (t.ext && t.ext->start) t.ext->start(t.ext->self, t.epoch, t.step_in_epoch, t.global_step);
+    feed_metrics_log *log = feed_metrics_open(metrics_path, rc.path ? t.epoch : 0);
+    if (rc.path) feed_metrics_event(log, job->rank, "resumed", t.epoch, t.global_step);
+    feed_resume_choice_free(&rc);
+
+    if (job->rank == 0) {
+        printf("%s: %d rank%s training, %s on %s (%lld training images, batch %d, %lld steps/epoch), "
+               "%zu parameters, %d thread%s per rank\n",
+               feed_cfg_mode_names[cfg->run.mode], job->size, job->size > 1 ? "s" : "",
+               t.model_name, t.ds->name,
+               (long long)feed_loader_samples_per_epoch(t.train_ld), t.B,
+               (long long)feed_loader_steps_per_epoch(t.train_ld), feed_net_num_param_scalars(t.net),
+               omp_get_max_threads(), omp_get_max_threads() > 1 ? "s" : "");
+        fflush(stdout);
+    }
+
+    feed_progress prog;
+    double run_t0 = feed_now_seconds();
+    int64_t first_epoch = t.epoch;
+    bool stopped = false;
+    while (t.epoch < cfg->train.epochs) {
+        double e0 = feed_now_seconds(), tl, te, img_s;
+        double lr = feed_lr_at_step(&t.sched, (int)t.epoch, t.global_step);
+        train_epoch(&t, &prog, &tl, &te, &img_s, &stopped);
+        if (stopped) break;
+        t.epoch++;
+        t.step_in_epoch = 0;
+        feed_epoch_metrics m = {.epoch = t.epoch, .step = t.global_step, .lr = lr, .train_loss = tl,
+                                .train_error = te, .test_loss = NAN, .test_error = NAN, .img_per_s = img_s};
+        if (t.ext && t.ext->epoch_metrics)
+            m.n_extra = t.ext->epoch_metrics(t.ext->self, m.extra_name, m.extra, FEED_METRICS_MAX_EXTRA);
+        bool evaluate = t.epoch % cfg->train.eval_every == 0 || t.epoch == cfg->train.epochs;
+        if (evaluate) {
+            feed_eval_result r = feed_evaluate(t.net, t.test_ld, t.classes, NULL);
+            m.test_loss = r.loss;
+            m.test_error = r.error;
+        }
+        bool best = evaluate && m.test_error < t.best_error;
+        if (best) t.best_error = m.test_error;
+        m.seconds = feed_now_seconds() - e0;
+        feed_metrics_append(log, job->rank, &m);
+        double per_epoch = (feed_now_seconds() - run_t0) / (double)(t.epoch - first_epoch);
+        feed_report_epoch(&m, cfg->train.epochs, per_epoch * (double)(cfg->train.epochs - t.epoch),
+                          job->comm);
+        if (t.epoch % cfg->checkpoint.every == 0 || t.epoch == cfg->train.epochs) {
+            save_periodic(&t);
+            if (best && cfg->checkpoint.keep_best) {
+                char *p = feed_ckpt_dir_path(cfg->run.dir, job->prefix, t.epoch, t.global_step);
+                feed_ckpt_dir_save_best(cfg->run.dir, job->prefix, p);
+                free(p);
+            }
+        }
+    }
+    /* Release peers (teacher ranks) before the last checkpoint, so they are not held. */
+    if (t.ext && t.ext->finish) t.ext->finish(t.ext->self);
+    if (stopped) {
+        save_periodic(&t);
+        feed_metrics_event(log, job->rank, "stopped", t.epoch, t.global_step);
+        if (job->rank == 0)
+            printf("stop signal received: checkpoint written at epoch %lld + %lld steps (step %lld); "
+                   "run the same command to resume\n",
+                   (long long)t.epoch, (long long)t.step_in_epoch, (long long)t.global_step);
+    } else if (job->final_path) {
+        save(&t, job->final_path);
+    }
+    feed_metrics_close(log);
+    teardown(&t);
+    return 0;
+}
