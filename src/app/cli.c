@@ -19,6 +19,7 @@
 #include "feed/app.h"
 #include "feed/check.h"
 #include "feed/modes.h"
+#include "feed/signals.h"
 
 static void print_usage(FILE *out) {
     fprintf(out,
@@ -100,6 +101,9 @@ static int run(const char *file, int n_ov, char **ov) {
     CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size));
     feed_set_error_rank(rank, size);
+    /* From here on SIGUSR1/SIGTERM set a flag instead of ending the rank: a signal during
+     * start-up is acted on at the first step (checkpoint-and-exit). */
+    feed_signals_install();
 
     feed_config cfg;
     if (load_collective(&cfg, file, n_ov, ov, rank)) feed_exit_collective(FEED_EXIT_USAGE);
