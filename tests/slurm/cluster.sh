@@ -126,7 +126,7 @@ start() {
   cat >"$dir/slurm.conf" <<EOF
 # Private one-node test cluster written by tests/slurm/cluster.sh; everything lives in $dir.
 ClusterName=feedtest
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=$port
