@@ -11,10 +11,9 @@ typedef struct {
     char hint[512];
 } feed_cfg_msg;
 
-/* Parse `value` for key `id` into cfg. Returns 0, or -1 with m filled. PATH values are
- * checked for readability only when check_paths is set. */
-int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_paths,
-                       feed_cfg_msg *m);
+/* Parse `value` for key `id` into cfg. Returns 0, or -1 with m filled. (Whether input
+ * files exist is checked later, on the final values: feed_cfg_check_inputs.) */
+int feed_cfg_set_value(feed_config *cfg, int id, const char *value, feed_cfg_msg *m);
 void feed_cfg_free_value(feed_config *cfg, int id);
 /* For PATH and PATH_LIST keys: every file named exists and is readable (0), else -1 with m
  * filled. Run on the final values, after the overrides. */

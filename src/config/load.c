@@ -170,7 +170,7 @@ static int on_setting(void *user, const char *section, const char *key, const ch
     }
     c->first_line[id] = c->line;
     feed_cfg_msg m;
-    if (feed_cfg_set_value(c->cfg, id, value, c->opts.check_paths, &m) != 0) {
+    if (feed_cfg_set_value(c->cfg, id, value, &m) != 0) {
         feed_cfg_error(c->errs, c->file, c->line, m.hint, "%s", m.msg);
         return 1;
     }
@@ -185,7 +185,7 @@ static void set_defaults(feed_config *cfg) {
         if (!k->def) continue;
         if (!*k->def && (k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_INT_LIST)) continue; /* empty */
         feed_cfg_msg m;
-        if (feed_cfg_set_value(cfg, id, k->def, false, &m) != 0)
+        if (feed_cfg_set_value(cfg, id, k->def, &m) != 0)
             FEED_FAIL("fix the default in src/config/schema.c", "bad default for %s.%s: %s",
                       k->section, k->key, m.msg);
     }
@@ -232,7 +232,7 @@ static void apply_override(feed_config *cfg, int argi, const char *arg, feed_cfg
         return;
     }
     feed_cfg_msg m;
-    if (feed_cfg_set_value(cfg, id, eq + 1, opts.check_paths, &m) != 0) {
+    if (feed_cfg_set_value(cfg, id, eq + 1, &m) != 0) {
         feed_cfg_error(errs, where, 0, m.hint, "%s", m.msg);
         return;
     }

@@ -138,8 +138,7 @@ static void free_items(char **items, int n) {
     free(items);
 }
 
-int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_paths,
-                       feed_cfg_msg *m) {
+int feed_cfg_set_value(feed_config *cfg, int id, const char *value, feed_cfg_msg *m) {
     const feed_cfg_key *k = &feed_cfg_keys[id];
     m->msg[0] = m->hint[0] = 0;
     void *f = field(cfg, id);
@@ -195,7 +194,7 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, bool check_p
     case FEED_CFG_STRING:
     case FEED_CFG_DIR:
     case FEED_CFG_PATH: {
-        (void)check_paths; /* input files are checked once all overrides are in: feed_cfg_check_inputs */
+        /* input files are checked once all overrides are in: feed_cfg_check_inputs */
         char **s = f;
         free(*s);
         *s = feed_xstrdup(value);
