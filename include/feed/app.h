@@ -21,6 +21,9 @@ int feed_cli_main(int argc, char **argv);
 /* `feed_mpi eval ...` (argv after "eval"). */
 int feed_eval_main(int argc, char **argv);
 
+/* `feed_mpi --check`, after the config itself is valid: data set, model, teachers, launch line. */
+void feed_check_run(const feed_config *cfg);
+
 /* `feed_mpi --version`: feed_mpi and library versions. */
 void feed_print_version(FILE *out);
 

@@ -24,7 +24,7 @@
 static void print_usage(FILE *out) {
     fprintf(out,
             "usage: feed_mpi CONFIG.ini [section.key=value ...]\n"
-            "       feed_mpi --check CONFIG.ini [section.key=value ...]\n"
+            "       feed_mpi --check CONFIG.ini [section.key=value ...]   (validate everything, no training)\n"
             "       feed_mpi --print-config CONFIG.ini [section.key=value ...]\n"
             "       feed_mpi eval --data D.h5 [--batch B] [--json] CHECKPOINT.h5 [...]\n"
             "       feed_mpi --help | --version\n");
@@ -140,8 +140,13 @@ int feed_cli_main(int argc, char **argv) {
             feed_config_free(&cfg);
             return FEED_EXIT_USAGE;
         }
-        if (!strcmp(a, "--print-config")) feed_config_print(&cfg, stdout);
-        else printf("%s: configuration OK (mode %s)\n", argv[2], feed_cfg_mode_names[cfg.run.mode]);
+        if (!strcmp(a, "--print-config")) {
+            feed_config_print(&cfg, stdout);
+        } else {
+            printf("%s: configuration OK (mode %s)\n", argv[2], feed_cfg_mode_names[cfg.run.mode]);
+            feed_check_run(&cfg);
+            printf("%s: ready to run\n", argv[2]);
+        }
         feed_config_free(&cfg);
         return 0;
     }

@@ -72,10 +72,10 @@ static const config_case cases[] = {
     {"override_validated", DATA, "train.milestones=5,4", 2, {"command line: override 1: train.milestones must increase"}},
     {"several_errors", DATA "[train]\nepochs = x\nlr = y\n[model]\narch = z\n", "", 2, {"3 problems", "@:4:", "@:7:"}},
     /* valid variants */
-    {"valid_minimal", DATA, "", 0, {"configuration OK"}},
-    {"valid_override_fixes_path", "[data]\npath = nope.h5\n", "data.path=data.h5", 0, {"configuration OK"}},
-    {"valid_crlf_colon_comments", "[data]\r\npath: data.h5\r\n[train]\r\n  epochs = 5 ; inline\r\nnesterov = OFF # too\r\n", "", 0, {"configuration OK"}},
-    {"valid_case_insensitive_enum", DATA "[model]\narch = ResNet20\nshortcut = a\n", "", 0, {"configuration OK"}},
+    {"valid_minimal", DATA, "", 0, {"# effective configuration"}},
+    {"valid_override_fixes_path", "[data]\npath = nope.h5\n", "data.path=data.h5", 0, {"# effective configuration"}},
+    {"valid_crlf_colon_comments", "[data]\r\npath: data.h5\r\n[train]\r\n  epochs = 5 ; inline\r\nnesterov = OFF # too\r\n", "", 0, {"# effective configuration"}},
+    {"valid_case_insensitive_enum", DATA "[model]\narch = ResNet20\nshortcut = a\n", "", 0, {"# effective configuration"}},
 };
 
 static void write_case(const config_case *c, const char *path) {
@@ -99,7 +99,10 @@ static void run_case(const config_case *c) {
     char path[1024], cmd[4096], out[65536];
     snprintf(path, sizeof path, "%s/%s.ini", dir, c->name);
     write_case(c, path);
-    snprintf(cmd, sizeof cmd, "cd %s && %s --check %s.ini %s", dir, FEED_MPI_BIN, c->name, c->overrides);
+    /* --check goes on to open the data set (a dummy file here), so valid configs are
+     * confirmed with --print-config, which validates the same way and stops there. */
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s %s.ini %s", dir, FEED_MPI_BIN,
+             c->code == 0 ? "--print-config" : "--check", c->name, c->overrides);
     int code = feed_test_run(cmd, out, sizeof out);
     feed_test_checks++;
     if (code != c->code)

@@ -58,6 +58,11 @@ def tensors(path):
 def same(a, b):
     return sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
+# 0. --check: data, student, every teacher and the launch line, without training
+r = run([args.feed_mpi, "--check", pfeed_ini("check.ini", "check")])
+check(r.returncode == 0 and "ready to run" in r.stdout and "NTL 64 -> 128 channels" in r.stdout
+      and "mpirun -np 3" in r.stdout, "--check validates both teachers and names the rank count")
+
 # 1. MPI vs local teachers
 t0 = time.time()
 r = run(MPI + ["-np", "3", args.feed_mpi, pfeed_ini("mpi.ini", "mpi")])
@@ -102,6 +107,9 @@ bad = os.path.join(W, "bad_teacher.h5")
 data = open(f"{W}/t_wrn/teacher_0.h5", "rb").read()
 open(bad, "wb").write(data[: len(data) // 3])
 bad_ini = write_ini("bad.ini", open(ini).read().replace(f"{W}/t_wrn/teacher_0.h5", bad).replace(f"{W}/sig", f"{W}/bad"))
+r = run([args.feed_mpi, "--check", bad_ini])
+check(r.returncode == 2 and "bad_teacher.h5" in r.stdout and "hint:" in r.stdout,
+      "--check finds the damaged teacher checkpoint (exit 2)")
 r = run(MPI + ["-np", "3", args.feed_mpi, bad_ini], timeout=120)
 check(r.returncode != 0 and "rank 2: error" in r.stdout and "bad_teacher.h5" in r.stdout,
       "damaged teacher checkpoint: job ends, message names rank 2 and the file")
