@@ -9,6 +9,10 @@
  * train   = forward (train-mode BN) + cross-entropy + backward + SGD (momentum 0.9, Nesterov,
  *           weight decay 5e-4): the step tools/torch_bench.py times for PyTorch;
  * forward = inference forward of an inference-only net (BN folded into the convolutions).
+ * pfeed-step = the pFEED student's step with --teachers N given teacher maps: train step plus,
+ *           per teacher, NTL forward + FEED loss (beta 500) + NTL backward into x^S, and SGD
+ *           over student and NTLs (the step tools/torch_bench.py pfeed-step times); its line
+ *           ends with teachers=N. FLOPs count the student only.
  * FLOPs: 2 x multiply-adds of the convolutions and linear layers (forward); a training step
  * counts 3x that (forward, backward data, backward weights). peak_frac divides by
  * --peak-gflops (default 310: this machine's sgemm on 2 cores).
@@ -28,7 +32,9 @@
 #include "feed/engine.h"
 #include "feed/loss_ce.h"
 #include "feed/models.h"
+#include "feed/loss_feed.h"
 #include "feed/net.h"
+#include "feed/pfeed.h"
 #include "feed/rng.h"
 #include "feed/sgd.h"
 
@@ -106,18 +112,24 @@ static void train_step(void *p) {
     feed_sgd_step(&c->sgd, 0.1);
 }
 
+/* Register every trainable parameter of net with the optimizer; returns the momentum array. */
+static float *add_to_sgd(feed_sgd *sgd, feed_net *net) {
+    size_t np;
+    float *P = feed_net_params(net, &np), *G = feed_net_grads(net, NULL);
+    float *mom = feed_xcalloc(np, sizeof(float), "momentum");
+    for (int i = 0; i < feed_net_num_entries(net); i++) {
+        const feed_param_info *pi = feed_net_entry(net, i);
+        if (pi->kind == FEED_PARAM)
+            feed_sgd_add_param(sgd, P + pi->offset, G + pi->offset, mom + pi->offset, pi->len, pi->decay);
+    }
+    return mom;
+}
+
 static void bench_train(const bench_opts *o) {
     train_ctx c = {.batch = o->batch, .classes = o->classes};
     c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
     feed_sgd_init(&c.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
-    size_t np;
-    float *P = feed_net_params(c.net, &np), *G = feed_net_grads(c.net, NULL);
-    float *mom = feed_xcalloc(np, sizeof(float), "momentum");
-    for (int i = 0; i < feed_net_num_entries(c.net); i++) {
-        const feed_param_info *pi = feed_net_entry(c.net, i);
-        if (pi->kind == FEED_PARAM)
-            feed_sgd_add_param(&c.sgd, P + pi->offset, G + pi->offset, mom + pi->offset, pi->len, pi->decay);
-    }
+    float *mom = add_to_sgd(&c.sgd, c.net);
     c.x = random_input(o);
     c.dlogits = feed_xmalloc(sizeof(float) * (size_t)o->batch * o->classes, "dlogits");
     c.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
@@ -127,6 +139,71 @@ static void bench_train(const bench_opts *o) {
     feed_sgd_free(&c.sgd);
     free(mom), free(c.x), free(c.dlogits), free(c.labels);
     feed_net_free(c.net);
+}
+
+/* ------------------------------------------------------------------ pfeed-step */
+
+typedef struct pfeed_ctx {
+    train_ctx t;
+    int n;               /* teachers */
+    feed_net **ntl;      /* [n] C_s -> C_t (= C_s here) */
+    float **tmap;        /* [n] (B, C, H, W) given teacher maps */
+    float *dxs, *du;     /* (B, C, H, W) */
+    size_t map_elems;
+} pfeed_ctx;
+
+static void pfeed_step(void *p) {
+    pfeed_ctx *c = p;
+    feed_net_forward(c->t.net, c->t.x, 1);
+    feed_ce_forward_backward(feed_net_output(c->t.net), c->t.labels, c->t.batch, c->t.classes, 0.0f, c->t.dlogits);
+    const float *xs = feed_net_tap(c->t.net, "final", NULL);
+    memset(c->dxs, 0, c->map_elems * sizeof(float));
+    for (int k = 0; k < c->n; k++) {
+        feed_net_forward(c->ntl[k], xs, 1);
+        feed_loss_normalised_l1(feed_net_output(c->ntl[k]), c->tmap[k], c->t.batch, c->map_elems / c->t.batch,
+                                500.0f, c->du, 0);
+        feed_net_backward(c->ntl[k], c->du);
+        const float *dx = feed_net_input_grad(c->ntl[k]);
+        for (size_t i = 0; i < c->map_elems; i++) c->dxs[i] += dx[i];
+    }
+    feed_net_tap_add_grad(c->t.net, "final", c->dxs);
+    feed_net_backward(c->t.net, c->t.dlogits);
+    feed_sgd_step(&c->t.sgd, 0.1);
+}
+
+static void bench_pfeed_step(const bench_opts *o) {
+    pfeed_ctx c = {.t = {.batch = o->batch, .classes = o->classes}, .n = o->teachers};
+    c.t.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
+    feed_sgd_init(&c.t.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
+    float *mom = add_to_sgd(&c.t.sgd, c.t.net);
+    int d[4];
+    feed_net_tap(c.t.net, "final", d);
+    c.map_elems = (size_t)d[0] * d[1] * d[2] * d[3];
+    c.ntl = feed_xcalloc((size_t)c.n, sizeof *c.ntl, "NTLs");
+    c.tmap = feed_xcalloc((size_t)c.n, sizeof *c.tmap, "teacher maps");
+    float **ntl_mom = feed_xcalloc((size_t)c.n, sizeof *ntl_mom, "NTL momentum");
+    for (int k = 0; k < c.n; k++) {
+        c.ntl[k] = feed_ntl_build(d[0], d[1], d[1], d[2], d[3], 0, (uint64_t)(k + 2));
+        ntl_mom[k] = add_to_sgd(&c.t.sgd, c.ntl[k]);
+        c.tmap[k] = feed_xmalloc(c.map_elems * sizeof(float), "teacher map");
+        for (size_t i = 0; i < c.map_elems; i++) /* a post-ReLU map: non-negative */
+            c.tmap[k][i] = fabsf(feed_rng_normal((uint64_t)(k + 10), FEED_RNG_TEST, i));
+    }
+    c.dxs = feed_xmalloc(c.map_elems * sizeof(float), "dL/dx^S");
+    c.du = feed_xmalloc(c.map_elems * sizeof(float), "dL/dNTL");
+    c.t.x = random_input(o);
+    c.t.dlogits = feed_xmalloc(sizeof(float) * (size_t)o->batch * o->classes, "dlogits");
+    c.t.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
+    for (int i = 0; i < o->batch; i++) c.t.labels[i] = (int32_t)feed_rng_below(2, FEED_RNG_TEST, (uint64_t)i, (uint32_t)o->classes);
+    double sec = bench_time_steps(o, pfeed_step, &c);
+    char extra[32];
+    snprintf(extra, sizeof extra, " teachers=%d", c.n);
+    bench_report(o, "pfeed-step", sec, 3.0 * feed_net_forward_flops(c.t.net), extra);
+    for (int k = 0; k < c.n; k++) feed_net_free(c.ntl[k]), free(c.tmap[k]), free(ntl_mom[k]);
+    free(c.ntl), free(c.tmap), free(ntl_mom), free(c.dxs), free(c.du), free(mom);
+    free(c.t.x), free(c.t.dlogits), free(c.t.labels);
+    feed_sgd_free(&c.t.sgd);
+    feed_net_free(c.t.net);
 }
 
 /* ------------------------------------------------------------------ forward */
@@ -159,6 +236,7 @@ static const struct {
 } BENCHES[] = {
     {"train", bench_train},
     {"forward", bench_forward},
+    {"pfeed-step", bench_pfeed_step},
 };
 
 static void usage(void) {
