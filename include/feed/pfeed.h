@@ -26,6 +26,13 @@
  * gradient to its input. */
 feed_net *feed_ntl_build(int batch, int c_s, int c_t, int h, int w, int bn, uint64_t seed);
 
+/* One teacher's FEED term on the student's final map xs (B, C_s, H, W): NTL forward (train),
+ * normalised-L1 loss against tmap (B, C_t, H, W) scaled by `scale` (beta or beta/N), NTL
+ * backward, and the gradient into xs added to dxs. du is scratch of B*C_t*H*W floats.
+ * Returns the unscaled loss. Shared by the pFEED student and feed_bench pfeed-step. */
+double feed_ntl_feed_term(feed_net *ntl, const float *xs, const float *tmap, int batch, size_t ntl_elems,
+                          size_t xs_elems, float scale, float *du, float *dxs);
+
 /* Teacher `path` for batches of `batch` images of ds: inference-only (BN folded), with a
  * "final" tap; a checkpoint that does not fit the data set ends the job (exit 2). */
 #include "feed/dataset.h"

@@ -32,7 +32,6 @@
 #include "feed/engine.h"
 #include "feed/loss_ce.h"
 #include "feed/models.h"
-#include "feed/loss_feed.h"
 #include "feed/net.h"
 #include "feed/pfeed.h"
 #include "feed/rng.h"
@@ -158,14 +157,8 @@ static void pfeed_step(void *p) {
     feed_ce_forward_backward(feed_net_output(c->t.net), c->t.labels, c->t.batch, c->t.classes, 0.0f, c->t.dlogits);
     const float *xs = feed_net_tap(c->t.net, "final", NULL);
     memset(c->dxs, 0, c->map_elems * sizeof(float));
-    for (int k = 0; k < c->n; k++) {
-        feed_net_forward(c->ntl[k], xs, 1);
-        feed_loss_normalised_l1(feed_net_output(c->ntl[k]), c->tmap[k], c->t.batch, c->map_elems / c->t.batch,
-                                500.0f, c->du, 0);
-        feed_net_backward(c->ntl[k], c->du);
-        const float *dx = feed_net_input_grad(c->ntl[k]);
-        for (size_t i = 0; i < c->map_elems; i++) c->dxs[i] += dx[i];
-    }
+    for (int k = 0; k < c->n; k++)
+        feed_ntl_feed_term(c->ntl[k], xs, c->tmap[k], c->t.batch, c->map_elems, c->map_elems, 500.0f, c->du, c->dxs);
     feed_net_tap_add_grad(c->t.net, "final", c->dxs);
     feed_net_backward(c->t.net, c->t.dlogits);
     feed_sgd_step(&c->t.sgd, 0.1);

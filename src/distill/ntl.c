@@ -1,6 +1,7 @@
 /* ntl.c - FEED's non-linear transformation layer on the engine's net builder. */
 #include <stdio.h>
 
+#include "feed/loss_feed.h"
 #include "feed/pfeed.h"
 
 feed_net *feed_ntl_build(int batch, int c_s, int c_t, int h, int w, int bn, uint64_t seed) {
@@ -17,6 +18,16 @@ feed_net *feed_ntl_build(int batch, int c_s, int c_t, int h, int w, int bn, uint
     feed_nb_output(nb, x); /* (B, C_t, H, W) */
     feed_net_options opt = {.seed = seed, .input_grad = 1};
     return feed_nb_build(nb, &opt);
+}
+
+double feed_ntl_feed_term(feed_net *ntl, const float *xs, const float *tmap, int batch, size_t ntl_elems,
+                          size_t xs_elems, float scale, float *du, float *dxs) {
+    feed_net_forward(ntl, xs, 1);
+    double loss = feed_loss_normalised_l1(feed_net_output(ntl), tmap, batch, ntl_elems / (size_t)batch, scale, du, 0);
+    feed_net_backward(ntl, du);
+    const float *dx = feed_net_input_grad(ntl);
+    for (size_t i = 0; i < xs_elems; i++) dxs[i] += dx[i];
+    return loss;
 }
 
 uint64_t feed_batch_id(const int64_t *idx, int n) {

@@ -12,7 +12,6 @@
 
 #include "feed/check.h"
 #include "feed/feature_transport.h"
-#include "feed/loss_feed.h"
 #include "feed/pfeed.h"
 #include "feed/train.h"
 
@@ -186,14 +185,9 @@ static void on_feature_loss(void *self, feed_net *student, int64_t step, const i
         double waited = 0;
         const float *xt = p->local ? local_teacher_map(p, k, step, batch_id) /* (B, C_t, H, W) */
                                    : feed_feature_receiver_wait(p->rx, k + 1, step, batch_id, &waited);
-        feed_net_forward(p->ntl[k], xs, 1);
-        const float *u = feed_net_output(p->ntl[k]);
-        size_t dim = p->elems[k] / (size_t)p->dims_t[k][0];
-        p->loss_sum[k] += feed_loss_normalised_l1(u, xt, p->dims_t[k][0], dim, p->scale, p->dus, 0);
+        p->loss_sum[k] += feed_ntl_feed_term(p->ntl[k], xs, xt, p->dims_t[k][0], p->elems[k], ns, p->scale,
+                                             p->dus, p->dxs);
         p->wait_sum[k] += waited;
-        feed_net_backward(p->ntl[k], p->dus);
-        const float *dx = feed_net_input_grad(p->ntl[k]);
-        for (size_t i = 0; i < ns; i++) p->dxs[i] += dx[i];
     }
     if (!p->local) feed_feature_receiver_release(p->rx, step);
     feed_net_tap_add_grad(student, "final", p->dxs);
