@@ -148,13 +148,20 @@ def put_state(h5, prefix, state):
         put(h5, f"{prefix}/{key}", value)
 
 
-def reference_run(model_name, shape, num_classes, seed, dtype):
-    """Initial forward/backward and 3 SGD steps in `dtype`; returns tensors as float32/int64."""
+def reference_run(model_name, shape, num_classes, seed, dtype, perturb=0.0):
+    """Initial forward/backward and 3 SGD steps in `dtype`; returns tensors as float32/int64.
+    perturb != 0 multiplies every parameter by (1 + perturb * N(0,1)) first (own generator,
+    so the fixture's random stream is unchanged): a probe of how well conditioned it is."""
     deterministic(seed)
     model = tm.build_model(model_name, in_channels=shape[1], num_classes=num_classes)
     x = torch.randn(*shape)
     y = torch.randint(0, num_classes, (shape[0],), dtype=torch.int64)
     model, x = model.to(dtype), x.to(dtype)
+    if perturb:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1 + perturb * torch.randn(p.shape, generator=gen).to(dtype))
     model.train()
     init_state = {k: v.clone() for k, v in model.state_dict().items()}
 

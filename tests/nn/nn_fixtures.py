@@ -4,10 +4,14 @@
     /usr/bin/python3 tests/nn/nn_fixtures.py --out DIR [--only NAME[,NAME...]]
 
 Same file format and names as tools/torch_fixtures.py (it calls its write_model_fixture), but
-smaller inputs, and the seed is chosen so that (1) no ReLU input comes within MARGIN of its
-kink during the fixture's forward passes (the first one and the 3 SGD steps) and (2) PyTorch's
-fp32 result agrees with fp64 within NOISE (the fixture's /fp32_noise) for every gradient and
-every weight after the 3 steps. test_nn_vs_torch then holds these to the issue's tolerances.
+smaller inputs, and the seed is chosen so that (1) no ReLU input comes within the fixture's
+margin of its kink during the fixture's forward passes (the first one and the 3 SGD steps),
+(2) PyTorch's fp32 result agrees with fp64 within NOISE (the fixture's /fp32_noise) for every
+gradient and every weight after the 3 steps and (3) PyTorch's own fp32 gradients and weights
+after 3 steps move by less than SENSITIVITY when the initial weights are perturbed by a
+relative +-1e-6 (the size of rounding differences between two fp32 implementations).
+Every criterion uses PyTorch alone. test_nn_vs_torch then holds these to the issue's
+tolerances.
 
 Why: two fp32 implementations that sum in different orders differ by about 1e-6 in every
 activation. A ReLU input that close to 0 can have opposite signs in the two, and one flipped
@@ -30,17 +34,27 @@ import torch_models as tm  # noqa: E402
 
 MARGIN = 5e-6  # |ReLU input| must stay above this (activations are O(1) after BN)
 NOISE = 1e-5   # PyTorch fp32 vs fp64, worst gradient / weight after 3 steps
+SENSITIVITY = 5e-5  # PyTorch fp32 moved by a 1e-6 weight perturbation: half the 1e-4 tolerance
 # Smaller than the default fixtures: fewer elements, fewer near-ties. ResNeXt-29 is missing on
 # purpose: its deep BN backward makes PyTorch's own fp32 gradients differ from fp64 by ~1e-2
 # at every seed (see tools/torch_fixtures.py); resnext11_2x4d covers grouped convolutions.
-# ResNet-18 too: on a batch small enough to avoid near-ties, 3 steps at lr 0.1 diverge (PyTorch
-# fp32 vs fp64 after 3 steps differ by 1..1e3 at every seed tried); the default resnet18
-# fixture covers it (forward strict, gradients against PyTorch's fp32 noise).
-SHAPES = {
-    "resnet20_a": (2, 3, 8, 8),
-    "resnet20_b": (2, 3, 8, 8),
-    "wrn10_2": (2, 3, 8, 8),
-    "resnext11_2x4d": (2, 3, 8, 8),
+# name: (input shape (B,C,H,W), SGD lr of the 3 steps, smallest allowed |ReLU input|, first
+#        seed, whether the 3 steps are conditioned too (else criteria (2), (3) cover gradients)
+# ResNet-18 is conditioned for its forward and gradients only; test_nn_vs_torch checks it in
+# mode strict-grads. Its state after 3 steps is not reproducible to 1e-4 by PyTorch itself:
+# a 1e-6 weight perturbation moves BN biases after 3 steps by 1e-3..0.2 at every setting
+# tried: inputs 40x40, 48x48 and 64x64, batch 2 and 4, lr 0.1/0.01/1e-3/1e-4, 400 seeds (ReLU
+# near-ties among its ~10^6 ReLU inputs; at 32x32 layer4 is 1x1 and BN there normalises 2..4
+# values, which makes even the gradients noisy). The fp64 comparison alone does not show
+# this - fp32 = fp64 within 1e-5 at seeds that are still this sensitive - hence criterion (3).
+# lr 0.01 because at 0.1 the 3 steps overshoot (loss 2.5 -> 15..30). The margin is off for
+# it: ~10^6 ReLU inputs always have some within 5e-6; the sensitivity probe measures their effect.
+FIXTURES = {
+    "resnet20_a": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
+    "resnet20_b": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
+    "wrn10_2": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
+    "resnext11_2x4d": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
+    "resnet18": ((4, 3, 64, 64), 0.01, 0.0, 1000, False),
 }
 
 
@@ -69,6 +83,21 @@ def min_relu_margin(name, seed):
     finally:
         F.relu = real_relu
     return smallest[0]
+
+
+def torch_sensitivity(model_name, shape, num_classes, seed, steps=True):
+    """Largest relative change of PyTorch's fp32 gradients and (steps) weights after 3 steps
+    when the initial weights are perturbed by a relative +-1e-6 (max |a - b| / max |b| per
+    tensor)."""
+    base = tf.reference_run(model_name, shape, num_classes, seed, torch.float32)
+    worst = 0.0
+    for perturb in (1e-6, -1e-6):
+        r = tf.reference_run(model_name, shape, num_classes, seed, torch.float32, perturb)
+        worst = max([worst] + [tf.rel_error(v, base["grads"][k]) for k, v in r["grads"].items()]
+                    + [tf.rel_error(v, base["after3"][k]) for k, v in r["after3"].items() if steps])
+        if worst > SENSITIVITY:
+            break
+    return worst
 
 
 DECONV_CASES = [  # (in, out, kernel, stride, pad, output_padding, groups): the FT paraphraser's layer and more
@@ -106,27 +135,32 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--only")
     args = ap.parse_args()
-    names = args.only.split(",") if args.only else list(SHAPES)
+    names = args.only.split(",") if args.only else list(FIXTURES)
     os.makedirs(args.out, exist_ok=True)
     import h5py
     print(f"nn_fixtures: wrote {write_deconv_fixture(args.out)}")
     for name in names:
         model_name, attrs, _, classes, _ = tf.MODEL_FIXTURES[name]
-        for seed in range(1000, 1100):
-            tf.MODEL_FIXTURES[name] = (model_name, attrs, SHAPES[name], classes, seed)
-            m = min_relu_margin(name, seed)
-            if m <= MARGIN:
+        shape, tf.SGD_RECIPE["lr"], margin, first, steps = FIXTURES[name]
+        for seed in range(first, first + 100):
+            tf.MODEL_FIXTURES[name] = (model_name, attrs, shape, classes, seed)
+            m = min_relu_margin(name, seed) if margin > 0 else float("inf")
+            if m <= margin:
+                continue
+            sens = torch_sensitivity(model_name, shape, classes, seed, steps)
+            if sens > SENSITIVITY:
                 continue
             path = tf.write_model_fixture(args.out, name)
             with h5py.File(path, "r") as h5:
-                noise = max(h5.attrs["fp32_noise_grads"], h5.attrs["fp32_noise_after3"])
+                noise = max(h5.attrs["fp32_noise_grads"], h5.attrs["fp32_noise_after3"] if steps else 0.0)
             if noise <= NOISE:
-                print(f"nn_fixtures: wrote {path} (seed {seed}, smallest |ReLU input| {m:.2g}, "
-                      f"fp32 noise {noise:.2g})")
+                print(f"nn_fixtures: wrote {path} (seed {seed}, smallest |ReLU input| "
+                      f"{'not checked' if margin <= 0 else f'{m:.2g}'}, "
+                      f"fp32 noise {noise:.2g}, sensitivity {sens:.2g})")
                 break
             os.remove(path)
         else:
-            sys.stderr.write(f"nn_fixtures: error: no seed in 1000..1099 gives a well-conditioned {name}\n"
+            sys.stderr.write(f"nn_fixtures: error: no seed in {first}..{first + 99} gives a well-conditioned {name}\n"
                              f"  hint: lower MARGIN or the input size in {__file__}\n")
             return 1
     return 0

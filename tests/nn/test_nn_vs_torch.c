@@ -1,6 +1,6 @@
 /* test_nn_vs_torch.c - the engine against PyTorch reference fixtures (tools/torch_fixtures.py).
  *
- *   test_nn_vs_torch <fixture> strict|noise    e.g. resnet20_a (reads $FEED_FIXTURE_DIR/<fixture>.h5);
+ *   test_nn_vs_torch <fixture> strict|strict-grads|noise   e.g. resnet20_a (reads $FEED_FIXTURE_DIR/<fixture>.h5);
  *   test_nn_vs_torch deconv strict              transposed convolutions vs nn.ConvTranspose2d
  *
  * Loads the initial state_dict (every key must exist both ways), runs one train-mode forward
@@ -15,6 +15,9 @@
  * Two modes:
  *   strict  for tests/nn/nn_fixtures.py's fixtures (small inputs, seeds without near-ties,
  *           PyTorch fp32 = fp64 within 1e-5): every check at the issue's tolerance.
+ *   strict-grads  strict for the forward and every gradient; the 3 steps as in noise. For
+ *           ResNet-18, where no input size, lr or seed tried makes PyTorch's own state after 3
+ *           steps stable to 1e-4 under a 1e-6 weight perturbation (tests/nn/nn_fixtures.py).
  *   noise   for tools/torch_fixtures.py's default fixtures: the forward checks stay strict;
  *           a gradient or weight after 3 steps is held to max(tolerance, 10 x PyTorch's own
  *           fp32-vs-fp64 difference (/fp32_noise), 10 x our own sensitivity), where the
@@ -218,7 +221,8 @@ static void free_result(feed_net *net, run_result *r) {
     free(r->after3);
 }
 
-static int g_strict;
+static int g_strict;       /* gradients (and forward) at the tolerances */
+static int g_strict_steps; /* the 3-step losses and state too */
 
 /* deconv.h5 (tests/nn/nn_fixtures.py): transposed convolutions against nn.ConvTranspose2d,
  * forward and all gradients, strict. */
@@ -284,11 +288,11 @@ static int deconv_main(void) {
 /* ours vs torch; noise mode: tolerance max(tol, 3 * torch fp32 noise, 3 * our sensitivity).
  * Returns 1 if the tolerance was loosened. */
 static int check_cond(hid_t f, const char *what, const float *ours, const float *pert, const float *ref,
-                      size_t n, double tol, double *worst, double *worst_sens) {
+                      size_t n, double tol, int strict, double *worst, double *worst_sens) {
     double e = feed_test_max_rel_diff(ours, ref, n);
     double sens = feed_test_max_rel_diff(pert, ours, n);
     double eff = tol;
-    if (!g_strict) {
+    if (!strict) {
         char np[600];
         snprintf(np, sizeof np, "fp32_noise/%s", what);
         double noise = dataset_exists(f, np) ? fixture_scalar(f, np) : 0.0;
@@ -302,11 +306,13 @@ static int check_cond(hid_t f, const char *what, const float *ours, const float 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3 || (strcmp(argv[2], "strict") != 0 && strcmp(argv[2], "noise") != 0)) {
-        fprintf(stderr, "usage: test_nn_vs_torch <fixture name> strict|noise\n");
+    if (argc != 3 || (strcmp(argv[2], "strict") != 0 && strcmp(argv[2], "strict-grads") != 0 &&
+                      strcmp(argv[2], "noise") != 0)) {
+        fprintf(stderr, "usage: test_nn_vs_torch <fixture name> strict|strict-grads|noise\n");
         return 2;
     }
-    g_strict = strcmp(argv[2], "strict") == 0;
+    g_strict_steps = strcmp(argv[2], "strict") == 0;
+    g_strict = g_strict_steps || strcmp(argv[2], "strict-grads") == 0;
     if (strcmp(argv[1], "deconv") == 0) return deconv_main();
     const char *model = NULL;
     for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++)
@@ -400,7 +406,7 @@ int main(int argc, char **argv) {
         size_t n;
         float *ref = fixture_floats(f, path, &n);
         EXPECT_INT_EQ(n, pi->numel);
-        loosened += check_cond(f, path, r.grad0[i], rp.grad0[i], ref, pi->numel, 1e-3, &worst, &wsens);
+        loosened += check_cond(f, path, r.grad0[i], rp.grad0[i], ref, pi->numel, 1e-3, g_strict, &worst, &wsens);
         free(ref);
     }
     printf("  grads              worst rel diff %.3g, own sensitivity %.3g%s\n", worst, wsens,
@@ -408,7 +414,7 @@ int main(int argc, char **argv) {
     float *ref_losses = fixture_floats(f, "after3_losses", NULL);
     for (int step = 0; step < 3; step++) {
         double sens = fabs(rp.loss[step] - r.loss[step]) / fabs(r.loss[step]);
-        double tol = g_strict ? 1e-4 : fmax(1e-4, 10 * sens);
+        double tol = g_strict_steps ? 1e-4 : fmax(1e-4, 10 * sens);
         feed_test_checks++;
         if (!(fabs(r.loss[step] - ref_losses[step]) <= tol * fabs(ref_losses[step])))
             feed_test_fail(__FILE__, __LINE__, "step %d loss %.7f vs torch %.7f (tol %.2g)", step, r.loss[step],
@@ -427,7 +433,7 @@ int main(int argc, char **argv) {
         size_t n;
         float *ref = fixture_floats(f, path, &n);
         EXPECT_INT_EQ(n, pi->numel);
-        loosened += check_cond(f, path, r.after3[i], rp.after3[i], ref, pi->numel, 1e-4, &worst, &wsens);
+        loosened += check_cond(f, path, r.after3[i], rp.after3[i], ref, pi->numel, 1e-4, g_strict_steps, &worst, &wsens);
         free(ref);
     }
     printf("  after 3 steps      worst rel diff %.3g, own sensitivity %.3g%s\n", worst, wsens,
