@@ -185,7 +185,6 @@ int feed_nb_bn(feed_nb *nb, const char *name, int in, int relu) {
     int ins[1] = {in};
     feed_layer *L = net_add_layer(net, &feed_bn_ops, name, 1, ins, 4, net->v[in].dims);
     L->relu = relu;
-    if (relu && getenv("DBG_NOFUSE")) { L->relu = 0; return feed_nb_relu(nb, L->out); }
     return L->out;
 }
 
