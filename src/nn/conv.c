@@ -68,12 +68,12 @@ static void conv_plan(feed_net *net, feed_layer *L) {
     else
         CHECK_DNNL(dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, &src, &wany,
                                                       L->bias ? &bmd : NULL, &dany, P->strides, P->pl, P->pr));
-    op_init(net, &P->fwd, net_pd(net, &cd, NULL, NULL, 0));
-    dnnl_memory_desc_t smd = feed_pd_md(P->fwd.pd, dnnl_query_src_md, 0);
+    op_init(net, &P->w.fwd, net_pd(net, &cd, NULL, NULL, 0));
+    dnnl_memory_desc_t smd = feed_pd_md(P->w.fwd.pd, dnnl_query_src_md, 0);
     net_set_md(net, L->in[0], &smd);
-    dnnl_memory_desc_t dmd = feed_pd_md(P->fwd.pd, dnnl_query_dst_md, 0);
+    dnnl_memory_desc_t dmd = feed_pd_md(P->w.fwd.pd, dnnl_query_dst_md, 0);
     net_set_md(net, L->out, &dmd);
-    P->wmd = feed_pd_md(P->fwd.pd, dnnl_query_weights_md, 0);
+    P->w.wmd = feed_pd_md(P->w.fwd.pd, dnnl_query_weights_md, 0);
 
     /* parameters, PyTorch layout */
     int64_t shape[4];
@@ -94,7 +94,7 @@ static void conv_plan(feed_net *net, feed_layer *L) {
         }
     }
     double fan_out = (double)shape[0] * k * k, fan_in = (double)shape[1] * k * k;
-    L->param[0] = net_param(net, L, "weight", FEED_PARAM, FEED_F32, &P->wmd, &umd, 4, shape,
+    L->param[0] = net_param(net, L, "weight", FEED_PARAM, FEED_F32, &P->w.wmd, &umd, 4, shape,
                             FEED_INIT_NORMAL, sqrt(2.0 / fan_out));
     if (L->bias) {
         int64_t bs[1] = {oc};
@@ -115,7 +115,6 @@ static void conv_plan_bwd(feed_net *net, feed_layer *L) {
     dnnl_alg_kind_t alg = deconv ? dnnl_deconvolution_direct : dnnl_convolution_direct;
     dnnl_convolution_desc_t cd;
     if (in->need_diff) {
-        P->has_bwd_d = 1;
         if (deconv)
             CHECK_DNNL(dnnl_deconvolution_backward_data_desc_init(&cd, alg, &in->md, &wany, &out->md,
                                                                   P->strides, P->pl, P->pr));
@@ -127,21 +126,21 @@ static void conv_plan_bwd(feed_net *net, feed_layer *L) {
         dnnl_convolution_desc_t cd2;
         dnnl_primitive_desc_t pd2 = NULL;
         if (deconv)
-            CHECK_DNNL(dnnl_deconvolution_backward_data_desc_init(&cd2, alg, &in->md, &P->wmd, &out->md,
+            CHECK_DNNL(dnnl_deconvolution_backward_data_desc_init(&cd2, alg, &in->md, &P->w.wmd, &out->md,
                                                                   P->strides, P->pl, P->pr));
         else
-            CHECK_DNNL(dnnl_convolution_backward_data_desc_init(&cd2, alg, &in->md, &P->wmd, &out->md,
+            CHECK_DNNL(dnnl_convolution_backward_data_desc_init(&cd2, alg, &in->md, &P->w.wmd, &out->md,
                                                                 P->strides, P->pl, P->pr));
-        pd2 = net_pd(net, &cd2, NULL, P->fwd.pd, 1);
+        pd2 = net_pd(net, &cd2, NULL, P->w.fwd.pd, 1);
         if (pd2 && !feed_pd_is_optimised(pd2)) {
             dnnl_primitive_desc_destroy(pd2);
             pd2 = NULL;
         }
-        op_init(net, &P->bwd_d, pd2 ? pd2 : net_pd(net, &cd, NULL, P->fwd.pd, 0));
-        P->wbwd_md = feed_pd_md(P->bwd_d.pd, dnnl_query_weights_md, 0);
-        if (!feed_md_equal(&P->wbwd_md, &P->wmd)) {
-            P->wbwd = net_alloc(net, feed_md_bytes(&P->wbwd_md), "conv bwd weights copy");
-            P->wre_needed = 1;
+        op_init(net, &P->w.bwd_d, pd2 ? pd2 : net_pd(net, &cd, NULL, P->w.fwd.pd, 0));
+        P->w.wbwd_md = feed_pd_md(P->w.bwd_d.pd, dnnl_query_weights_md, 0);
+        if (!feed_md_equal(&P->w.wbwd_md, &P->w.wmd)) {
+            P->w.wbwd = net_alloc(net, feed_md_bytes(&P->w.wbwd_md), "conv bwd weights copy");
+            P->w.wre_needed = 1;
         }
     }
     if (deconv)
@@ -150,11 +149,11 @@ static void conv_plan_bwd(feed_net *net, feed_layer *L) {
     else
         CHECK_DNNL(dnnl_convolution_backward_weights_desc_init(&cd, alg, &in->md, &wany, L->bias ? &bmd : NULL,
                                                                &out->md, P->strides, P->pl, P->pr));
-    op_init(net, &P->bwd_w, net_pd(net, &cd, NULL, P->fwd.pd, 0));
-    P->gw_md = feed_pd_md(P->bwd_w.pd, dnnl_query_diff_weights_md, 0);
-    if (!feed_md_equal(&P->gw_md, &P->wmd)) {
-        P->gw_tmp = net_alloc(net, feed_md_bytes(&P->gw_md), "conv grad weights copy");
-        P->gre_needed = 1;
+    op_init(net, &P->w.bwd_w, net_pd(net, &cd, NULL, P->w.fwd.pd, 0));
+    P->w.gw_md = feed_pd_md(P->w.bwd_w.pd, dnnl_query_diff_weights_md, 0);
+    if (!feed_md_equal(&P->w.gw_md, &P->w.wmd)) {
+        P->w.gw_tmp = net_alloc(net, feed_md_bytes(&P->w.gw_md), "conv grad weights copy");
+        P->w.gre_needed = 1;
     }
 }
 
@@ -162,32 +161,16 @@ static void conv_bind(feed_net *net, feed_layer *L) {
     conv_priv *P = L->priv;
     feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
     feed_entry *w = &net->e[L->param[0]];
-    P->wmem = net_mem(net, &P->wmd, w->data);
-    op_arg(&P->fwd, DNNL_ARG_SRC, in->mem);
-    op_arg(&P->fwd, DNNL_ARG_WEIGHTS, P->wmem);
-    op_arg(&P->fwd, DNNL_ARG_DST, out->mem);
+    P->wmem = net_mem(net, &P->w.wmd, w->data);
+    op_arg(&P->w.fwd, DNNL_ARG_SRC, in->mem);
+    op_arg(&P->w.fwd, DNNL_ARG_WEIGHTS, P->wmem);
+    op_arg(&P->w.fwd, DNNL_ARG_DST, out->mem);
     feed_entry *b = L->bias ? &net->e[L->param[1]] : NULL;
-    if (b) op_arg(&P->fwd, DNNL_ARG_BIAS, net_mem(net, &b->md, b->data));
-    op_bind_scratchpad(net, &P->fwd);
+    if (b) op_arg(&P->w.fwd, DNNL_ARG_BIAS, net_mem(net, &b->md, b->data));
+    op_bind_scratchpad(net, &P->w.fwd);
     conv_fold_bind(net, L);
     if (!net->has_bwd) return;
-    if (P->has_bwd_d) {
-        if (P->wre_needed) feed_reorder_plan(&P->wre, &P->wmd, w->data, &P->wbwd_md, P->wbwd);
-        op_arg(&P->bwd_d, DNNL_ARG_DIFF_DST, out->dmem);
-        op_arg(&P->bwd_d, DNNL_ARG_WEIGHTS, P->wre_needed ? net_mem(net, &P->wbwd_md, P->wbwd) : P->wmem);
-        op_arg(&P->bwd_d, DNNL_ARG_DIFF_SRC, in->dmem);
-        op_bind_scratchpad(net, &P->bwd_d);
-    }
-    op_arg(&P->bwd_w, DNNL_ARG_SRC, in->mem);
-    op_arg(&P->bwd_w, DNNL_ARG_DIFF_DST, out->dmem);
-    if (P->gre_needed) {
-        op_arg(&P->bwd_w, DNNL_ARG_DIFF_WEIGHTS, net_mem(net, &P->gw_md, P->gw_tmp));
-        feed_reorder_plan(&P->gre, &P->gw_md, P->gw_tmp, &P->wmd, w->grad);
-    } else {
-        op_arg(&P->bwd_w, DNNL_ARG_DIFF_WEIGHTS, net_mem(net, &P->wmd, w->grad));
-    }
-    if (b) op_arg(&P->bwd_w, DNNL_ARG_DIFF_BIAS, net_mem(net, &b->md, b->grad));
-    op_bind_scratchpad(net, &P->bwd_w);
+    feed_weighted_bind_bwd(net, &P->w, in, out, w, P->wmem, b ? net_mem(net, &b->md, b->grad) : NULL);
 }
 
 static void conv_forward(feed_net *net, feed_layer *L, int train) {
@@ -196,30 +179,17 @@ static void conv_forward(feed_net *net, feed_layer *L, int train) {
         conv_fold_forward(net, L);
         return;
     }
-    op_run(&P->fwd);
+    op_run(&P->w.fwd);
 }
 
 static void conv_backward(feed_net *net, feed_layer *L) {
-    conv_priv *P = L->priv;
-    op_run(&P->bwd_w);
-    if (P->gre_needed) feed_reorder_run(&P->gre);
-    if (P->has_bwd_d) {
-        if (P->wre_needed) feed_reorder_run(&P->wre);
-        int acc;
-        op_arg(&P->bwd_d, DNNL_ARG_DIFF_SRC, net_diff_target(net, L->in[0], &acc));
-        op_run(&P->bwd_d);
-        net_diff_done(net, L->in[0], acc);
-    }
+    feed_weighted_backward(net, L, &((conv_priv *)L->priv)->w);
 }
 
 static void conv_destroy(feed_layer *L) {
     conv_priv *P = L->priv;
     if (!P) return;
-    op_free(&P->fwd);
-    op_free(&P->bwd_d);
-    op_free(&P->bwd_w);
-    feed_reorder_free(&P->wre);
-    feed_reorder_free(&P->gre);
+    feed_weighted_free(&P->w);
     conv_fold_destroy(L);
     free(P);
     L->priv = NULL;

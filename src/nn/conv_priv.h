@@ -18,13 +18,9 @@ typedef struct conv_fold {
 } conv_fold;
 
 typedef struct conv_priv {
-    feed_op fwd, bwd_d, bwd_w;
+    feed_weighted w;
     dnnl_dims_t strides, pl, pr;
-    dnnl_memory_desc_t wmd, wbwd_md, gw_md;
     dnnl_memory_t wmem;
-    float *wbwd, *gw_tmp;
-    int wre_needed, gre_needed, has_bwd_d;
-    feed_reorder wre, gre;
     conv_fold fold;
 } conv_priv;
 

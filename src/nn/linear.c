@@ -7,11 +7,8 @@
 #include "nn_internal.h"
 
 typedef struct linear_priv {
-    feed_op fwd, bwd_d, bwd_w;
-    dnnl_memory_desc_t wmd, wbwd_md, gw_md, bmd;
-    float *wbwd, *gw_tmp;
-    feed_reorder wre, gre;
-    int wre_needed, gre_needed;
+    feed_weighted w;
+    dnnl_memory_desc_t bmd;
 } linear_priv;
 
 static int wdims(const feed_net *net, const feed_layer *L, dnnl_dim_t *wd) {
@@ -35,17 +32,17 @@ static void linear_plan(feed_net *net, feed_layer *L) {
     dnnl_inner_product_desc_t d;
     dnnl_prop_kind_t prop = net->opt.inference_only ? dnnl_forward_inference : dnnl_forward_training;
     CHECK_DNNL(dnnl_inner_product_forward_desc_init(&d, prop, &src, &wany, &P->bmd, &dst));
-    op_init(net, &P->fwd, net_pd(net, &d, NULL, NULL, 0));
-    dnnl_memory_desc_t smd = feed_pd_md(P->fwd.pd, dnnl_query_src_md, 0);
+    op_init(net, &P->w.fwd, net_pd(net, &d, NULL, NULL, 0));
+    dnnl_memory_desc_t smd = feed_pd_md(P->w.fwd.pd, dnnl_query_src_md, 0);
     net_set_md(net, L->in[0], &smd);
     net_set_md(net, L->out, &dst);
-    P->wmd = feed_pd_md(P->fwd.pd, dnnl_query_weights_md, 0);
+    P->w.wmd = feed_pd_md(P->w.fwd.pd, dnnl_query_weights_md, 0);
     size_t fan_in = 1;
     for (int i = 1; i < in->ndims; i++) fan_in *= (size_t)in->dims[i];
     dnnl_memory_desc_t umd = feed_md_plain(wnd, wd);
     int64_t ws[2] = {L->oc, (int64_t)fan_in}, bs[1] = {L->oc};
     double bound = 1.0 / sqrt((double)fan_in);
-    L->param[0] = net_param(net, L, "weight", FEED_PARAM, FEED_F32, &P->wmd, &umd, 2, ws, FEED_INIT_UNIFORM, bound);
+    L->param[0] = net_param(net, L, "weight", FEED_PARAM, FEED_F32, &P->w.wmd, &umd, 2, ws, FEED_INIT_UNIFORM, bound);
     L->param[1] = net_param(net, L, "bias", FEED_PARAM, FEED_F32, &P->bmd, &P->bmd, 1, bs, FEED_INIT_UNIFORM, bound);
 }
 
@@ -58,19 +55,19 @@ static void linear_plan_bwd(feed_net *net, feed_layer *L) {
     dnnl_inner_product_desc_t d;
     if (in->need_diff) {
         CHECK_DNNL(dnnl_inner_product_backward_data_desc_init(&d, &in->md, &wany, &out->md));
-        op_init(net, &P->bwd_d, net_pd(net, &d, NULL, P->fwd.pd, 0));
-        P->wbwd_md = feed_pd_md(P->bwd_d.pd, dnnl_query_weights_md, 0);
-        if (!feed_md_equal(&P->wbwd_md, &P->wmd)) {
-            P->wre_needed = 1;
-            P->wbwd = net_alloc(net, feed_md_bytes(&P->wbwd_md), "linear bwd weights");
+        op_init(net, &P->w.bwd_d, net_pd(net, &d, NULL, P->w.fwd.pd, 0));
+        P->w.wbwd_md = feed_pd_md(P->w.bwd_d.pd, dnnl_query_weights_md, 0);
+        if (!feed_md_equal(&P->w.wbwd_md, &P->w.wmd)) {
+            P->w.wre_needed = 1;
+            P->w.wbwd = net_alloc(net, feed_md_bytes(&P->w.wbwd_md), "linear bwd weights");
         }
     }
     CHECK_DNNL(dnnl_inner_product_backward_weights_desc_init(&d, &in->md, &wany, &P->bmd, &out->md));
-    op_init(net, &P->bwd_w, net_pd(net, &d, NULL, P->fwd.pd, 0));
-    P->gw_md = feed_pd_md(P->bwd_w.pd, dnnl_query_diff_weights_md, 0);
-    if (!feed_md_equal(&P->gw_md, &P->wmd)) {
-        P->gre_needed = 1;
-        P->gw_tmp = net_alloc(net, feed_md_bytes(&P->gw_md), "linear grad weights");
+    op_init(net, &P->w.bwd_w, net_pd(net, &d, NULL, P->w.fwd.pd, 0));
+    P->w.gw_md = feed_pd_md(P->w.bwd_w.pd, dnnl_query_diff_weights_md, 0);
+    if (!feed_md_equal(&P->w.gw_md, &P->w.wmd)) {
+        P->w.gre_needed = 1;
+        P->w.gw_tmp = net_alloc(net, feed_md_bytes(&P->w.gw_md), "linear grad weights");
     }
 }
 
@@ -78,55 +75,26 @@ static void linear_bind(feed_net *net, feed_layer *L) {
     linear_priv *P = L->priv;
     feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
     feed_entry *w = &net->e[L->param[0]], *b = &net->e[L->param[1]];
-    dnnl_memory_t wmem = net_mem(net, &P->wmd, w->data);
-    op_arg(&P->fwd, DNNL_ARG_SRC, in->mem);
-    op_arg(&P->fwd, DNNL_ARG_WEIGHTS, wmem);
-    op_arg(&P->fwd, DNNL_ARG_BIAS, net_mem(net, &P->bmd, b->data));
-    op_arg(&P->fwd, DNNL_ARG_DST, out->mem);
-    op_bind_scratchpad(net, &P->fwd);
+    dnnl_memory_t wmem = net_mem(net, &P->w.wmd, w->data);
+    op_arg(&P->w.fwd, DNNL_ARG_SRC, in->mem);
+    op_arg(&P->w.fwd, DNNL_ARG_WEIGHTS, wmem);
+    op_arg(&P->w.fwd, DNNL_ARG_BIAS, net_mem(net, &P->bmd, b->data));
+    op_arg(&P->w.fwd, DNNL_ARG_DST, out->mem);
+    op_bind_scratchpad(net, &P->w.fwd);
     if (!net->has_bwd) return;
-    if (P->bwd_d.p) {
-        if (P->wre_needed) feed_reorder_plan(&P->wre, &P->wmd, w->data, &P->wbwd_md, P->wbwd);
-        op_arg(&P->bwd_d, DNNL_ARG_DIFF_DST, out->dmem);
-        op_arg(&P->bwd_d, DNNL_ARG_WEIGHTS, P->wre_needed ? net_mem(net, &P->wbwd_md, P->wbwd) : wmem);
-        op_arg(&P->bwd_d, DNNL_ARG_DIFF_SRC, in->dmem);
-        op_bind_scratchpad(net, &P->bwd_d);
-    }
-    op_arg(&P->bwd_w, DNNL_ARG_SRC, in->mem);
-    op_arg(&P->bwd_w, DNNL_ARG_DIFF_DST, out->dmem);
-    if (P->gre_needed) {
-        op_arg(&P->bwd_w, DNNL_ARG_DIFF_WEIGHTS, net_mem(net, &P->gw_md, P->gw_tmp));
-        feed_reorder_plan(&P->gre, &P->gw_md, P->gw_tmp, &P->wmd, w->grad);
-    } else {
-        op_arg(&P->bwd_w, DNNL_ARG_DIFF_WEIGHTS, net_mem(net, &P->wmd, w->grad));
-    }
-    op_arg(&P->bwd_w, DNNL_ARG_DIFF_BIAS, net_mem(net, &P->bmd, b->grad));
-    op_bind_scratchpad(net, &P->bwd_w);
+    feed_weighted_bind_bwd(net, &P->w, in, out, w, wmem, net_mem(net, &P->bmd, b->grad));
 }
 
-static void linear_forward(feed_net *net, feed_layer *L, int train) { op_run(&((linear_priv *)L->priv)->fwd); }
+static void linear_forward(feed_net *net, feed_layer *L, int train) { op_run(&((linear_priv *)L->priv)->w.fwd); }
 
 static void linear_backward(feed_net *net, feed_layer *L) {
-    linear_priv *P = L->priv;
-    op_run(&P->bwd_w);
-    if (P->gre_needed) feed_reorder_run(&P->gre);
-    if (P->bwd_d.p) {
-        if (P->wre_needed) feed_reorder_run(&P->wre);
-        int acc;
-        op_arg(&P->bwd_d, DNNL_ARG_DIFF_SRC, net_diff_target(net, L->in[0], &acc));
-        op_run(&P->bwd_d);
-        net_diff_done(net, L->in[0], acc);
-    }
+    feed_weighted_backward(net, L, &((linear_priv *)L->priv)->w);
 }
 
 static void linear_destroy(feed_layer *L) {
     linear_priv *P = L->priv;
     if (!P) return;
-    op_free(&P->fwd);
-    op_free(&P->bwd_d);
-    op_free(&P->bwd_w);
-    feed_reorder_free(&P->wre);
-    feed_reorder_free(&P->gre);
+    feed_weighted_free(&P->w);
     free(P);
     L->priv = NULL;
 }

@@ -191,6 +191,26 @@ static inline size_t md_floats(const dnnl_memory_desc_t *md) { return feed_md_by
 
 size_t feed_net_debug_value(feed_net *net, const char *name, int diff, float *plain);
 
+/* A layer with a weight (convolution, transposed convolution, linear): its forward,
+ * backward-data and backward-weights primitives, and the reorders between the weight layout
+ * of the forward (the parameter arena's) and the layouts the backward kernels want (wre:
+ * weights -> wbwd before backward-data; gre: gw_tmp -> the gradient arena after
+ * backward-weights). The plan/bind code of each layer fills it in. */
+typedef struct feed_weighted {
+    feed_op fwd, bwd_d, bwd_w;
+    dnnl_memory_desc_t wmd, wbwd_md, gw_md;
+    float *wbwd, *gw_tmp;
+    feed_reorder wre, gre;
+    int wre_needed, gre_needed;
+} feed_weighted;
+/* Bind the backward primitives (training nets): w is the weight's entry, wmem its memory in
+ * the forward layout, gbias the bias gradient's memory or NULL. */
+void feed_weighted_bind_bwd(feed_net *net, feed_weighted *W, const feed_value *in, const feed_value *out,
+                            const feed_entry *w, dnnl_memory_t wmem, dnnl_memory_t gbias);
+/* Backward of input 0: weight gradient, then (if the input needs one) its gradient. */
+void feed_weighted_backward(feed_net *net, feed_layer *L, feed_weighted *W);
+void feed_weighted_free(feed_weighted *W);
+
 /* For fold.c: the BN layer's parameter arrays. */
 void feed_bn_params(feed_net *net, int layer, const float **w, const float **b, const float **rm,
                     const float **rv);
