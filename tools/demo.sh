@@ -20,6 +20,7 @@ run=runs/demo
 mpirun=(mpirun --oversubscribe --bind-to none)
 small=(data.subset_per_class=$per_class train.epochs=$epochs train.milestones=$epochs checkpoint.resume=none)
 
+rm -rf "$run" # the demo's own folder: every run starts fresh (resume=none refuses old checkpoints)
 mkdir -p data
 if [ ! -f data/fashion_mnist.h5 ]; then
   "$build/feed_convert" fashion-mnist /usr/share/datasets/fashion-mnist data/fashion_mnist.h5

@@ -34,12 +34,29 @@ static char *find_at_step(const char *dir, const char *prefix, int64_t step) {
     return found;
 }
 
+/* A fresh start must not share the folder with checkpoints of an earlier run under the same
+ * prefix: keep_last would prune by step and delete the new run's files, not the old ones. */
+static void refuse_earlier_checkpoints(const feed_config *cfg, const char *prefix, const char *why) {
+    feed_ckpt_dir_entry *list;
+    size_t n = feed_ckpt_dir_list(cfg->run.dir, prefix, &list);
+    if (n == 0) return;
+    char *newest = feed_xstrdup(list[0].path);
+    feed_ckpt_dir_entries_free(list, n);
+    FEED_INPUT_ERROR("give the run another run.dir, or delete that run's checkpoints; "
+                     "checkpoint.resume=auto continues it instead",
+                     "%s, but %s already holds %zu checkpoint(s) of an earlier run (newest %s)", why,
+                     cfg->run.dir, n, newest);
+}
+
 feed_resume_choice feed_resume_select(const feed_config *cfg, const char *prefix, MPI_Comm comm) {
     int rank;
     CHECK_MPI(MPI_Comm_rank(comm, &rank));
     feed_resume_choice c = {NULL};
     const char *mode = cfg->checkpoint.resume;
-    if (strcmp(mode, "none") == 0) return c;
+    if (strcmp(mode, "none") == 0) {
+        refuse_earlier_checkpoints(cfg, prefix, "checkpoint.resume = none starts a new run");
+        return c;
+    }
     if (strcmp(mode, "auto") != 0) {
         c.path = expand_rank(mode, rank);
         return c; /* opened (and verified, fatally) by the caller */
@@ -58,10 +75,10 @@ feed_resume_choice feed_resume_select(const feed_config *cfg, const char *prefix
     CHECK_MPI(MPI_Allreduce(&mine, &lowest, 1, MPI_LONG_LONG, MPI_MIN, comm));
     CHECK_MPI(MPI_Allreduce(&mine, &highest, 1, MPI_LONG_LONG, MPI_MAX, comm));
     if (lowest < 0) {
-        if (highest >= 0 && rank == 0)
-            fprintf(stderr, "feed_mpi: warning: only some ranks have checkpoints in %s; all ranks start fresh\n",
-                    cfg->run.dir);
         feed_ckpt_scan_free(&scan);
+        if (mine >= 0) /* only some ranks have checkpoints: all must start fresh */
+            refuse_earlier_checkpoints(cfg, prefix, "other ranks have no checkpoint to resume from");
+        CHECK_MPI(MPI_Barrier(comm)); /* a rank that refused aborts the job; the others wait */
         return c;
     }
     c.path = mine == lowest ? feed_xstrdup(scan.path) : find_at_step(cfg->run.dir, prefix, lowest);
