@@ -7,7 +7,6 @@
  * zero-padded channels (no parameters).
  */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "feed/models.h"
 
