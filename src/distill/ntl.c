@@ -3,6 +3,7 @@
 
 #include "feed/loss_feed.h"
 #include "feed/pfeed.h"
+#include "feed/tensor.h"
 
 feed_net *feed_ntl_build(int batch, int c_s, int c_t, int h, int w, int bn, uint64_t seed) {
     feed_nb *nb = feed_nb_create(batch, c_s, h, w); /* value 0: x^S (B, C_s, H, W) */
@@ -25,8 +26,7 @@ double feed_ntl_feed_term(feed_net *ntl, const float *xs, const float *tmap, int
     feed_net_forward(ntl, xs, 1);
     double loss = feed_loss_normalised_l1(feed_net_output(ntl), tmap, batch, ntl_elems / (size_t)batch, scale, du, 0);
     feed_net_backward(ntl, du);
-    const float *dx = feed_net_input_grad(ntl);
-    for (size_t i = 0; i < xs_elems; i++) dxs[i] += dx[i];
+    feed_vec_add(dxs, feed_net_input_grad(ntl), xs_elems);
     return loss;
 }
 

@@ -17,6 +17,7 @@
 
 static float l2_norm(const float *x, size_t dim) {
     double sum = 0;
+#pragma omp simd reduction(+ : sum)
     for (size_t i = 0; i < dim; i++) sum += (double)x[i] * x[i];
     return (float)sqrt(sum);
 }
@@ -30,6 +31,7 @@ static double sample_loss(const float *v, const float *t, size_t dim, float g_ma
     float norm_v = l2_norm(v, dim), norm_t = l2_norm(t, dim);
     float den_v = norm_v > eps ? norm_v : eps, den_t = norm_t > eps ? norm_t : eps;
     double abs_sum = 0, u_dot_sign = 0;
+#pragma omp simd reduction(+ : abs_sum, u_dot_sign)
     for (size_t i = 0; i < dim; i++) {
         float u = v[i] / den_v, diff = u - t[i] / den_t;
         abs_sum += fabsf(diff);
@@ -39,10 +41,18 @@ static double sample_loss(const float *v, const float *t, size_t dim, float g_ma
         /* g_i = g_mag * s_i; dL/dv_i = (g_i - u_i <u,g>) / ||v||, or g_i / eps if clamped. */
         int clamped = !(norm_v >= eps);
         double u_dot_g = clamped ? 0.0 : g_mag * u_dot_sign;
-        for (size_t i = 0; i < dim; i++) {
-            float u = v[i] / den_v, g = g_mag * sign_of(u - t[i] / den_t);
-            float grad = (float)(((double)g - u * u_dot_g) / den_v);
-            dv[i] = accumulate ? dv[i] + grad : grad;
+        if (accumulate) {
+#pragma omp simd
+            for (size_t i = 0; i < dim; i++) {
+                float u = v[i] / den_v, g = g_mag * sign_of(u - t[i] / den_t);
+                dv[i] += (float)(((double)g - u * u_dot_g) / den_v);
+            }
+        } else {
+#pragma omp simd
+            for (size_t i = 0; i < dim; i++) {
+                float u = v[i] / den_v, g = g_mag * sign_of(u - t[i] / den_t);
+                dv[i] = (float)(((double)g - u * u_dot_g) / den_v);
+            }
         }
     }
     return abs_sum;
