@@ -53,6 +53,7 @@ typedef struct feed_config {
         char *dir;     /* run folder */
         int seed;
         int threads;   /* OpenMP threads per rank; 0 = OMP_NUM_THREADS or all cores */
+        bool winograd; /* Winograd convolutions where faster (feed_engine_set_winograd) */
     } run;
     struct {
         char *path;    /* HDF5 data set (feed_convert) */

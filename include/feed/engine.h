@@ -20,6 +20,13 @@ dnnl_stream_t feed_stream(void);
 /* Release the engine and stream (optional, at exit; for leak checkers). */
 void feed_engine_shutdown(void);
 
+/* Winograd convolutions where they are faster (3x3, stride 1, no groups, >= 64 input and
+ * output channels, and oneDNN has a jit Winograd kernel for the shape; see src/nn/conv.c).
+ * On by default; off = direct convolutions everywhere, PyTorch's algorithm. Set before
+ * building networks: a network keeps the choice it was planned with. */
+void feed_engine_set_winograd(int on);
+int feed_engine_winograd(void);
+
 /* The CPU ISA oneDNN dispatches to, e.g. "avx512_core" (for benchmark reports). */
 const char *feed_engine_isa(void);
 

@@ -150,6 +150,9 @@ void feed_net_print(const feed_net *net, void *file);
 /* Forward FLOPs of one batch: 2 x multiply-adds of convolutions, transposed convolutions and
  * linear layers (what benchmarks divide by). */
 double feed_net_forward_flops(const feed_net *net);
+/* Convolution primitives (forward, backward data, backward weights) running oneDNN's
+ * Winograd kernels (feed_engine_set_winograd); for reports and tests. */
+int feed_net_winograd_primitives(const feed_net *net);
 /* Bytes of planned activation/gradient/workspace buffers. */
 size_t feed_net_planned_bytes(const feed_net *net);
 

@@ -18,6 +18,7 @@
 
 #include "feed/app.h"
 #include "feed/check.h"
+#include "feed/engine.h"
 #include "feed/modes.h"
 #include "feed/signals.h"
 
@@ -108,6 +109,7 @@ static int run(const char *file, int n_ov, char **ov) {
     feed_config cfg;
     if (load_collective(&cfg, file, n_ov, ov, rank)) feed_exit_collective(FEED_EXIT_USAGE);
     if (cfg.run.threads > 0) omp_set_num_threads(cfg.run.threads);
+    feed_engine_set_winograd(cfg.run.winograd);
     feed_run_ctx ctx = {.cfg = &cfg, .rank = rank, .size = size, .threads = omp_get_max_threads()};
     int rc = feed_run_mode(&ctx);
     feed_config_free(&cfg);

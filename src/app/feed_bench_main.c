@@ -1,7 +1,8 @@
 /* feed_bench_main.c - how fast the engine runs a model: training steps and inference forwards.
  *
  *   feed_bench --model resnet56 --classes 100 --batch 128 --threads 2 [--steps 10] [--warmup 3]
- *              [--in-channels 3] [--size 32] [--peak-gflops G] train|forward|pfeed-step
+ *              [--in-channels 3] [--size 32] [--peak-gflops G] [--winograd on|off]
+ *              train|forward|pfeed-step
  *
  * Prints one line per measurement (median over --steps timed steps after --warmup untimed):
  *   <what> model=<m> batch=<b> threads=<t> ms_per_step=<x> img_per_s=<y> peak_rss_mb=<z>
@@ -44,6 +45,7 @@ typedef struct bench_opts {
     const char *model, *what;
     int classes, batch, threads, steps, warmup, in_channels, size, teachers;
     double peak_gflops;
+    int winograd;
     feed_model_spec spec;
 } bench_opts;
 
@@ -79,9 +81,11 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
 }
 
-static void bench_report(const bench_opts *o, const char *what, double sec, double flop_per_step,
-                         const char *extra) {
+static void bench_report(const bench_opts *o, const char *what, const feed_net *net, double sec,
+                         double flop_per_step, const char *extra) {
     double gf = flop_per_step / sec / 1e9;
+    fprintf(stderr, "feed_bench: %s: %d Winograd convolution primitives (--winograd %s)\n", what,
+            feed_net_winograd_primitives(net), o->winograd ? "on" : "off");
     printf("%s model=%s batch=%d threads=%d ms_per_step=%.2f img_per_s=%.1f peak_rss_mb=%.0f "
            "gflop_per_s=%.1f peak_gflop_per_s=%.1f peak_frac=%.2f%s\n",
            what, o->model, o->batch, o->threads, 1e3 * sec, o->batch / sec, peak_rss_mb(), gf,
@@ -137,7 +141,7 @@ static void bench_train(const bench_opts *o) {
     c.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
     for (int i = 0; i < o->batch; i++) c.labels[i] = (int32_t)feed_rng_below(2, FEED_RNG_TEST, (uint64_t)i, (uint32_t)o->classes);
     double sec = bench_time_steps(o, train_step, &c);
-    bench_report(o, "train", sec, 3.0 * feed_net_forward_flops(c.net), NULL);
+    bench_report(o, "train", c.net, sec, 3.0 * feed_net_forward_flops(c.net), NULL);
     feed_sgd_free(&c.sgd);
     free(mom), free(c.x), free(c.dlogits), free(c.labels);
     feed_net_free(c.net);
@@ -196,7 +200,7 @@ static void bench_pfeed_step(const bench_opts *o) {
     snprintf(extra, sizeof extra, " teachers=%d", c.n);
     double flops = 3.0 * feed_net_forward_flops(c.t.net);
     for (int k = 0; k < c.n; k++) flops += 3.0 * feed_net_forward_flops(c.ntl[k]);
-    bench_report(o, "pfeed-step", sec, flops, extra);
+    bench_report(o, "pfeed-step", c.t.net, sec, flops, extra);
     for (int k = 0; k < c.n; k++) feed_net_free(c.ntl[k]), free(c.tmap[k]), free(ntl_mom[k]);
     free(c.ntl), free(c.tmap), free(ntl_mom), free(c.dxs), free(c.du), free(mom);
     free(c.t.x), free(c.t.dlogits), free(c.t.labels);
@@ -221,7 +225,7 @@ static void bench_forward(const bench_opts *o) {
     c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1, .inference_only = 1});
     c.x = random_input(o);
     double sec = bench_time_steps(o, forward_step, &c);
-    bench_report(o, "forward", sec, feed_net_forward_flops(c.net), NULL);
+    bench_report(o, "forward", c.net, sec, feed_net_forward_flops(c.net), NULL);
     free(c.x);
     feed_net_free(c.net);
 }
@@ -240,14 +244,15 @@ static const struct {
 static void usage(void) {
     fprintf(stderr,
             "usage: feed_bench [--model NAME] [--classes K] [--batch B] [--threads T] [--steps N]\n"
-            "                  [--warmup N] [--in-channels C] [--size HW] [--peak-gflops G] WHAT...\n"
+            "                  [--warmup N] [--in-channels C] [--size HW] [--peak-gflops G]\n"
+            "                  [--winograd on|off] WHAT...\n"
             "  WHAT: train | forward | pfeed-step [--teachers N]\n"
             "  NAME: resnet20|32|44|56|110[-a|-b], wrn-D-K, resnext29-CxDd, resnet18|34\n");
 }
 
 int main(int argc, char **argv) {
     bench_opts o = {.model = "resnet56", .classes = 100, .batch = 128, .threads = 2, .steps = 10, .warmup = 3,
-                    .in_channels = 3, .size = 0, .teachers = 5, .peak_gflops = 0.0};
+                    .in_channels = 3, .size = 0, .teachers = 5, .peak_gflops = 0.0, .winograd = 1};
     const char *whats[8];
     int nwhat = 0;
     for (int i = 1; i < argc; i++) {
@@ -278,6 +283,11 @@ int main(int argc, char **argv) {
             i++;
             continue;
         }
+        if (strcmp(a, "--winograd") == 0 && v && (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)) {
+            o.winograd = strcmp(v, "on") == 0;
+            i++;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage();
             return 0;
@@ -302,6 +312,7 @@ int main(int argc, char **argv) {
     o.spec.batch = o.batch;
     if (o.size > 0) o.spec.height = o.spec.width = o.size;
     feed_engine_set_threads(o.threads);
+    feed_engine_set_winograd(o.winograd);
     fprintf(stderr, "feed_bench: %s, %d threads, oneDNN ISA %s\n", o.model, feed_engine_threads(), feed_engine_isa());
     if (o.peak_gflops == 0) {
         const char *isa;

@@ -24,6 +24,11 @@ typedef struct conv_priv {
     conv_fold fold;
 } conv_priv;
 
+/* net_pd for a direct convolution descriptor, or for its Winograd twin where that applies
+ * (see conv.c); ic = input channels. */
+dnnl_primitive_desc_t conv_pd(feed_net *net, const feed_layer *L, int ic, const dnnl_convolution_desc_t *cd,
+                              dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint, int allow_fail);
+
 void conv_fold_plan(feed_net *net, feed_layer *L);
 void conv_fold_bind(feed_net *net, feed_layer *L);
 void conv_fold_forward(feed_net *net, feed_layer *L);

@@ -8,6 +8,10 @@
 
 static dnnl_engine_t g_engine;
 static dnnl_stream_t g_stream;
+static int g_winograd = 1;
+
+void feed_engine_set_winograd(int on) { g_winograd = on != 0; }
+int feed_engine_winograd(void) { return g_winograd; }
 
 void feed_engine_set_threads(int n) {
     FEED_CHECK(n >= 1, "pass --threads N with N >= 1", "bad thread count %d", n);

@@ -50,7 +50,7 @@ static dnnl_primitive_desc_t fold_pd(feed_net *net, feed_layer *L, int other, in
     if (other >= 0) CHECK_DNNL(dnnl_post_ops_append_binary(po, dnnl_binary_add, &net->v[other].md));
     if (relu) CHECK_DNNL(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f));
     CHECK_DNNL(dnnl_primitive_attr_set_post_ops(attr, po));
-    dnnl_primitive_desc_t pd = net_pd(net, &cd, attr, NULL, 1);
+    dnnl_primitive_desc_t pd = conv_pd(net, L, ic, &cd, attr, NULL, 1);
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
     return pd;

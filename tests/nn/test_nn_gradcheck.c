@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/engine.h"
 #include "feed/models.h"
 #include "feed/net.h"
 #include "feed/rng.h"
@@ -172,6 +173,24 @@ static void conv_case(const char *what, int C, int H, int oc, int k, int s, int 
     feed_nb_output(nb, y);
     feed_net *net = build(nb, 1);
     check_net(what, net, 1, 1, 1e-2);
+    feed_net_free(net);
+}
+
+/* 64 -> 64 channels, 3x3, stride 1: the engine's Winograd path (src/nn/conv.c). oneDNN has
+ * Winograd kernels for AVX-512 CPUs only; elsewhere this is one more direct case. */
+static void winograd_conv_case(void) {
+    feed_nb *nb = nb_new(2, 64, 6, 6);
+    int y = feed_nb_conv(nb, "c", 0, 64, 3, 1, 1, 1, 1);
+    feed_nb_output(nb, y);
+    feed_net *net = build(nb, 1);
+    int n = feed_net_winograd_primitives(net);
+    if (strncmp(feed_engine_isa(), "avx512_core", 11) == 0) {
+        feed_test_checks++;
+        if (n != 3) feed_test_fail(__FILE__, __LINE__, "Winograd conv: %d of 3 primitives are Winograd", n);
+    } else {
+        printf("note: oneDNN ISA %s has no Winograd kernels; %d Winograd primitives\n", feed_engine_isa(), n);
+    }
+    check_net("conv 3x3 64->64 bias (Winograd)", net, 1, 1, 1e-2);
     feed_net_free(net);
 }
 
@@ -419,6 +438,7 @@ int main(void) {
     conv_case("conv 3x3 groups2 p0 bias", 8, 6, 16, 3, 1, 0, 2, 1);
     conv_case("conv 1x1 s2", 16, 6, 32, 1, 2, 0, 1, 0);
     conv_case("conv 5x5 s1 p2 groups4", 16, 6, 16, 5, 1, 2, 4, 0);
+    winograd_conv_case();
     deconv_case("deconv 3x3 s1 p1 bias", 8, 5, 16, 3, 1, 1, 0, 1, 1);
     deconv_case("deconv 3x3 s2 p1 op1", 16, 4, 8, 3, 2, 1, 1, 1, 0);
     deconv_case("deconv 3x3 groups2", 8, 4, 8, 3, 1, 1, 0, 2, 1);

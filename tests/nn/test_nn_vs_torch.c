@@ -1,6 +1,8 @@
 /* test_nn_vs_torch.c - the engine against PyTorch reference fixtures (tools/torch_fixtures.py).
  *
- *   test_nn_vs_torch <fixture> strict|strict-grads|noise   e.g. resnet20_a (reads $FEED_FIXTURE_DIR/<fixture>.h5);
+ *   test_nn_vs_torch <fixture> strict|strict-grads|noise [direct]
+ *                                              e.g. resnet20_a (reads $FEED_FIXTURE_DIR/<fixture>.h5);
+ *                                              direct: Winograd off (both algorithms are checked)
  *   test_nn_vs_torch deconv strict              transposed convolutions vs nn.ConvTranspose2d
  *
  * Loads the initial state_dict (every key must exist both ways), runs one train-mode forward
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/engine.h"
 #include "feed/loss_ce.h"
 #include "feed/models.h"
 #include "feed/net.h"
@@ -306,11 +309,15 @@ static int check_cond(hid_t f, const char *what, const float *ours, const float 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3 || (strcmp(argv[2], "strict") != 0 && strcmp(argv[2], "strict-grads") != 0 &&
-                      strcmp(argv[2], "noise") != 0)) {
-        fprintf(stderr, "usage: test_nn_vs_torch <fixture name> strict|strict-grads|noise\n");
+    if (argc < 3 || argc > 4 || (strcmp(argv[2], "strict") != 0 && strcmp(argv[2], "strict-grads") != 0 &&
+                                 strcmp(argv[2], "noise") != 0) ||
+        (argc == 4 && strcmp(argv[3], "direct") != 0)) {
+        fprintf(stderr, "usage: test_nn_vs_torch <fixture name> strict|strict-grads|noise [direct]\n"
+                        "  direct: no Winograd convolutions (the engine's default uses them for\n"
+                        "  3x3 stride-1 layers with >= 64 channels)\n");
         return 2;
     }
+    if (argc == 4) feed_engine_set_winograd(0);
     g_strict_steps = strcmp(argv[2], "strict") == 0;
     g_strict = g_strict_steps || strcmp(argv[2], "strict-grads") == 0;
     if (strcmp(argv[1], "deconv") == 0) return deconv_main();
@@ -336,7 +343,8 @@ int main(int argc, char **argv) {
     feed_net_options opt = {.seed = 1};
     feed_net *net = feed_model_build(&s, &opt);
     int B = s.batch, K = s.num_classes, ne = feed_net_num_entries(net);
-    printf("%s: %s, %zu parameters\n", argv[1], model, feed_net_num_param_scalars(net));
+    printf("%s: %s, %zu parameters, %d Winograd convolution primitives\n", argv[1], model,
+           feed_net_num_param_scalars(net), feed_net_winograd_primitives(net));
 
     /* names must match both ways */
     int nds = 0;
