@@ -15,10 +15,12 @@
  *           over student and NTLs (the step tools/torch_bench.py pfeed-step times); its line
  *           ends with teachers=N. FLOPs count the student and the N NTLs.
  * FLOPs: 2 x multiply-adds of the convolutions and linear layers (forward); a training step
- * counts 3x that (forward, backward data, backward weights). peak is the fp32 FMA peak of
- * --threads threads, measured at start-up (src/util/fma_peak.c; on the 2-core EPYC dev
- * machine ~545 GFLOP/s with AVX-512), or --peak-gflops G. The issue's 310 GFLOP/s is
- * OpenBLAS sgemm, not the hardware limit: oneDNN's convolutions run well above it.
+ * counts 3x that (forward, backward data, backward weights). Winograd convolutions do fewer
+ * multiplies than that, so with them gflop_per_s is an effective rate (direct-convolution
+ * FLOPs per second); stderr says how many Winograd primitives a net uses. peak is the fp32
+ * FMA peak of --threads threads, measured at start-up (src/util/fma_peak.c; on the 2-core
+ * EPYC dev machine ~540 GFLOP/s with AVX-512), or --peak-gflops G. The issue's 310 GFLOP/s
+ * is OpenBLAS sgemm, not the hardware limit: oneDNN's convolutions run well above it.
  *
  * Adding a measurement: write `static void bench_<name>(const bench_opts *o)` that builds what
  * it needs, times o->steps steps with bench_time_steps(), and calls bench_report(); add it to
