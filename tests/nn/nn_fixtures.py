@@ -40,21 +40,20 @@ SENSITIVITY = 5e-5  # PyTorch fp32 moved by a 1e-6 weight perturbation: half the
 # at every seed (see tools/torch_fixtures.py); resnext11_2x4d covers grouped convolutions.
 # name: (input shape (B,C,H,W), SGD lr of the 3 steps, smallest allowed |ReLU input|, first
 #        seed, whether the 3 steps are conditioned too (else criteria (2), (3) cover gradients)
-# ResNet-18 is conditioned for its forward and gradients only; test_nn_vs_torch checks it in
-# mode strict-grads. Its state after 3 steps is not reproducible to 1e-4 by PyTorch itself:
-# a 1e-6 weight perturbation moves BN biases after 3 steps by 1e-3..0.2 at every setting
-# tried: inputs 40x40, 48x48 and 64x64, batch 2 and 4, lr 0.1/0.01/1e-3/1e-4, 400 seeds (ReLU
-# near-ties among its ~10^6 ReLU inputs; at 32x32 layer4 is 1x1 and BN there normalises 2..4
-# values, which makes even the gradients noisy). The fp64 comparison alone does not show
-# this - fp32 = fp64 within 1e-5 at seeds that are still this sensitive - hence criterion (3).
-# lr 0.01 because at 0.1 the 3 steps overshoot (loss 2.5 -> 15..30). The margin is off for
-# it: ~10^6 ReLU inputs always have some within 5e-6; the sensitivity probe measures their effect.
+# ResNet-18's 3 steps run at lr 1e-4. At lr 0.1..1e-3 they are chaotic in PyTorch itself: a
+# relative 1e-6 weight perturbation moves conv1.weight (the 7x7 stem, whose gradient passes the
+# max pool's near-ties) or layer4's BN running means after 3 steps by 1e-3..5e-2 at nearly
+# every seed (inputs 32..64, batch 2..16, 400 seeds tried). At lr 1e-4 the loss still falls
+# 2.31 -> 1.49 and conv1/fc weights move by ~1% of their scale, so the 1e-4 tolerance still
+# resolves 1% of the update; seeds 1000..1073 fail criterion (3) there, hence the first seed.
+# The margin is off for it: ~10^6 ReLU inputs always have some within 5e-6; the sensitivity
+# probe (3) measures their effect instead.
 FIXTURES = {
     "resnet20_a": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
     "resnet20_b": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
     "wrn10_2": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
     "resnext11_2x4d": ((2, 3, 8, 8), 0.1, MARGIN, 1000, True),
-    "resnet18": ((4, 3, 64, 64), 0.01, 0.0, 1000, False),
+    "resnet18": ((4, 3, 64, 64), 1e-4, 0.0, 1074, True),
 }
 
 
