@@ -22,7 +22,7 @@ int feed_cli_main(int argc, char **argv);
 int feed_eval_main(int argc, char **argv);
 
 /* `feed_mpi --check`, after the config itself is valid: data set, model, teachers, launch line. */
-void feed_check_run(const feed_config *cfg);
+void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides);
 
 /* `feed_mpi --version`: feed_mpi and library versions. */
 void feed_print_version(FILE *out);

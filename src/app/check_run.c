@@ -5,6 +5,7 @@
  * feature map against the student's; then the rank count to launch with. Any problem ends
  * with exit code 2 and the usual what/where/hint message. */
 #include <stdio.h>
+#include <string.h>
 
 #include "feed/app.h"
 #include "feed/check.h"
@@ -16,7 +17,25 @@ static void final_map(feed_net *net, int dims[4]) {
     FEED_CHECK(feed_net_tap(net, "final", dims), "this is a bug", "model has no 'final' tap");
 }
 
-void feed_check_run(const feed_config *cfg) {
+/* One word of a shell command line, single-quoted when it holds anything but [A-Za-z0-9_./=,:+@%-]
+ * (so the printed launch line can be pasted as is). */
+static void print_shell_word(const char *w) {
+    if (*w && strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=,:+@%-") == strlen(w)) {
+        fputs(w, stdout);
+        return;
+    }
+    putchar('\'');
+    for (; *w; w++) w[0] == '\'' ? fputs("'\\''", stdout) : putchar(*w);
+    putchar('\'');
+}
+
+/* "CONFIG.ini key=value ..." as given to --check */
+static void print_config_args(const feed_config *cfg, int n_overrides, char **overrides) {
+    print_shell_word(cfg->file);
+    for (int i = 0; i < n_overrides; i++) putchar(' '), print_shell_word(overrides[i]);
+}
+
+void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
     feed_dataset *ds = feed_dataset_open(cfg->data.path);
     printf("data     %s: %s, %d classes, %dx%dx%d images, %lld train / %lld test\n", cfg->data.path,
            ds->name, ds->num_classes, ds->channels, ds->height, ds->width,
@@ -49,10 +68,13 @@ void feed_check_run(const feed_config *cfg) {
     }
     feed_net_free(student);
     feed_dataset_close(ds);
+    fputs(cfg->run.mode == FEED_MODE_SCRATCH ? "launch   mpirun -np N feed_mpi "
+          : ranks > 1                        ? feed_fmt("launch   mpirun -np %d feed_mpi ", ranks)
+                                             : "launch   feed_mpi ",
+          stdout);
+    print_config_args(cfg, n_overrides, overrides);
     if (cfg->run.mode == FEED_MODE_SCRATCH)
-        printf("launch   mpirun -np N feed_mpi %s   (N teachers, rank r with seed %d + r)\n", cfg->file,
-               cfg->run.seed);
+        printf("   (N teachers, rank r with seed %d + r)\n", cfg->run.seed);
     else
-        printf("launch   %s%s   (%s)\n", ranks > 1 ? feed_fmt("mpirun -np %d feed_mpi ", ranks) : "feed_mpi ",
-               cfg->file, ranks > 1 ? "rank 0 = student, rank n = teacher n" : "teachers in the student's process");
+        printf("   (%s)\n", ranks > 1 ? "rank 0 = student, rank n = teacher n" : "teachers in the student's process");
 }

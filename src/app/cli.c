@@ -146,7 +146,7 @@ int feed_cli_main(int argc, char **argv) {
             feed_config_print(&cfg, stdout);
         } else {
             printf("%s: configuration OK (mode %s)\n", argv[2], feed_cfg_mode_names[cfg.run.mode]);
-            feed_check_run(&cfg);
+            feed_check_run(&cfg, argc - 3, argv + 3);
             printf("%s: ready to run\n", argv[2]);
         }
         feed_config_free(&cfg);

@@ -59,9 +59,11 @@ def same(a, b):
     return sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 # 0. --check: data, student, every teacher and the launch line, without training
-r = run([args.feed_mpi, "--check", pfeed_ini("check.ini", "check")])
+check_ini = pfeed_ini("check.ini", "check")
+r = run([args.feed_mpi, "--check", check_ini, "train.epochs=2", "run.dir=a b"])
 check(r.returncode == 0 and "ready to run" in r.stdout and "NTL 64 -> 128 channels" in r.stdout
-      and "mpirun -np 3" in r.stdout, "--check validates both teachers and names the rank count")
+      and f"mpirun -np 3 feed_mpi {check_ini} train.epochs=2 'run.dir=a b'" in r.stdout,
+      "--check validates both teachers and prints the launch line with rank count and overrides")
 
 # 1. MPI vs local teachers
 t0 = time.time()
