@@ -25,14 +25,13 @@ static void print_shell_word(const char *w) {
         return;
     }
     putchar('\'');
-    for (; *w; w++) w[0] == '\'' ? fputs("'\\''", stdout) : putchar(*w);
+    for (; *w; w++) {
+        if (*w == '\'')
+            fputs("'\\''", stdout); /* close the quote, an escaped quote, reopen */
+        else
+            putchar(*w);
+    }
     putchar('\'');
-}
-
-/* "CONFIG.ini key=value ..." as given to --check */
-static void print_config_args(const feed_config *cfg, int n_overrides, char **overrides) {
-    print_shell_word(cfg->file);
-    for (int i = 0; i < n_overrides; i++) putchar(' '), print_shell_word(overrides[i]);
 }
 
 void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
@@ -68,13 +67,20 @@ void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
     }
     feed_net_free(student);
     feed_dataset_close(ds);
-    fputs(cfg->run.mode == FEED_MODE_SCRATCH ? "launch   mpirun -np N feed_mpi "
-          : ranks > 1                        ? feed_fmt("launch   mpirun -np %d feed_mpi ", ranks)
-                                             : "launch   feed_mpi ",
-          stdout);
-    print_config_args(cfg, n_overrides, overrides);
-    if (cfg->run.mode == FEED_MODE_SCRATCH)
-        printf("   (N teachers, rank r with seed %d + r)\n", cfg->run.seed);
-    else
-        printf("   (%s)\n", ranks > 1 ? "rank 0 = student, rank n = teacher n" : "teachers in the student's process");
+    /* the command to launch exactly the run just checked: config file and overrides as given */
+    const char *launcher, *note;
+    if (cfg->run.mode == FEED_MODE_SCRATCH) {
+        launcher = "mpirun -np N feed_mpi";
+        note = feed_fmt("N teachers, rank r with seed %d + r", cfg->run.seed);
+    } else if (ranks > 1) {
+        launcher = feed_fmt("mpirun -np %d feed_mpi", ranks);
+        note = "rank 0 = student, rank n = teacher n";
+    } else {
+        launcher = "feed_mpi";
+        note = "teachers in the student's process";
+    }
+    printf("launch   %s ", launcher);
+    print_shell_word(cfg->file);
+    for (int i = 0; i < n_overrides; i++) putchar(' '), print_shell_word(overrides[i]);
+    printf("   (%s)\n", note);
 }
