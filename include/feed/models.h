@@ -50,7 +50,15 @@ void feed_model_check(const feed_model_spec *spec);
 feed_nb *feed_model_graph(const feed_model_spec *spec);
 feed_net *feed_model_build(const feed_model_spec *spec, const feed_net_options *opt);
 
-/* Per-architecture graph builders (src/nn/<arch>.c); they add the output and taps. */
+/* The tail every model shares (src/nn/model_tail.c): feed_model_stage_tap() taps "layer<stage>"
+ * on a residual stage's output; feed_model_head() taps "final" on the final map (B, C, H, W),
+ * pools it globally, adds the classifier "fc" and makes the logits the output. */
+void feed_model_stage_tap(feed_nb *nb, int stage, int x);
+void feed_model_head(feed_nb *nb, int final_map, int num_classes);
+/* Number of "layer<s>" taps of a model's net: 3 for the CIFAR models, 4 for ResNet-18/34. */
+int feed_model_num_stages(feed_net *net);
+
+/* Per-architecture graph builders (src/nn/<arch>.c); they end with the shared tail above. */
 feed_nb *feed_resnet_cifar_graph(const feed_model_spec *spec);
 feed_nb *feed_wrn_graph(const feed_model_spec *spec);
 feed_nb *feed_resnext_graph(const feed_model_spec *spec);

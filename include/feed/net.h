@@ -56,7 +56,8 @@ int feed_nb_dropout(feed_nb *nb, int in, float p);
 /* CIFAR ResNet shortcut option A: x[:, :, ::stride, ::stride], channels zero-padded to
  * out_channels ((out-in)/2 in front, the rest behind). */
 int feed_nb_shortcut_a(feed_nb *nb, int in, int out_channels, int stride);
-/* Name a value so it can be read (feed_net_tap) and given a gradient (feed_net_tap_add_grad). */
+/* Name a value so it can be read (feed_net_tap) and given a gradient (feed_net_tap_add_grad):
+ * a feature map (B, C, H, W) or a matrix (B, C). */
 void feed_nb_tap(feed_nb *nb, const char *tap_name, int value);
 /* The output: logits (B, classes) after a linear layer, or a (B,C,H,W) map. */
 void feed_nb_output(feed_nb *nb, int value);
@@ -99,8 +100,9 @@ int feed_net_batch(const feed_net *net);
 
 int feed_net_num_taps(const feed_net *net);
 const char *feed_net_tap_name(const feed_net *net, int i);
-/* Plain NCHW copy of a tapped value after the last forward; dims (B,C,H,W) if dims != NULL.
- * Returns NULL if no tap has that name. Models name "final" and "layer1".."layer3/4". */
+/* Plain (row-major) copy of a tapped value after the last forward; dims (B,C,H,W) if dims !=
+ * NULL ((B,C,1,1) for a matrix). Returns NULL if no tap has that name. Models name "final"
+ * and "layer1".."layer3/4" (models.h). */
 const float *feed_net_tap(feed_net *net, const char *name, int dims[4]);
 /* Add g (plain NCHW, the tap's shape) to the tap's gradient in the next backward. Calls
  * accumulate until that backward consumes them. */

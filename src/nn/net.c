@@ -130,7 +130,8 @@ int feed_nb_shape(const feed_nb *nb, int value, int dims[4]) {
 void feed_nb_tap(feed_nb *nb, const char *tap_name, int value) {
     feed_net *net = (feed_net *)nb;
     check_value(net, value);
-    FEED_CHECK(net->v[value].ndims == 4, "taps are feature maps", "tap '%s' on a non-4D value", tap_name);
+    FEED_CHECK(net->v[value].ndims == 2 || net->v[value].ndims == 4, "tap a (B, C) or (B, C, H, W) value",
+               "tap '%s' on a %d-D value", tap_name, net->v[value].ndims);
     for (int i = 0; i < net->ntaps; i++)
         FEED_CHECK(strcmp(net->taps[i].name, tap_name) != 0, "tap names must be unique",
                    "duplicate tap '%s'", tap_name);
@@ -601,7 +602,7 @@ feed_net *feed_nb_build(feed_nb *nb, const feed_net_options *opt) {
     for (int t = 0; t < net->ntaps; t++) {
         feed_tap *tp = &net->taps[t];
         feed_value *v = &net->v[tp->v];
-        dnnl_memory_desc_t pmd = feed_md_plain(4, v->dims);
+        dnnl_memory_desc_t pmd = feed_md_plain(v->ndims, v->dims);
         tp->plain = net_alloc(net, feed_md_bytes(&pmd), "tap");
         feed_reorder_plan(&tp->get, &v->md, v->data, &pmd, tp->plain);
         if (net->has_bwd) {
@@ -763,7 +764,7 @@ const float *feed_net_tap(feed_net *net, const char *name, int dims[4]) {
     if (!t) return NULL;
     feed_reorder_run(&t->get);
     if (dims)
-        for (int i = 0; i < 4; i++) dims[i] = (int)net->v[t->v].dims[i];
+        for (int i = 0; i < 4; i++) dims[i] = i < net->v[t->v].ndims ? (int)net->v[t->v].dims[i] : 1;
     return t->plain;
 }
 

@@ -23,12 +23,8 @@ feed_nb *feed_resnet_imagenet_graph(const feed_model_spec *s) {
             x = feed_basic_block(nb, prefix, x, cin, cout, (i == 0 && st > 0) ? 2 : 1, "downsample");
             cin = cout;
         }
-        char tap[16];
-        snprintf(tap, sizeof tap, "layer%d", st + 1);
-        feed_nb_tap(nb, tap, x);
+        feed_model_stage_tap(nb, st + 1, x);
     }
-    feed_nb_tap(nb, "final", x);
-    int p = feed_nb_avgpool_global(nb, x);
-    feed_nb_output(nb, feed_nb_linear(nb, "fc", p, s->num_classes));
+    feed_model_head(nb, x, s->num_classes);
     return nb;
 }
