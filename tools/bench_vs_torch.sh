@@ -4,15 +4,18 @@
 #   tools/bench_vs_torch.sh [--rounds N] [--build DIR] [--threads T] [--teachers N]
 #                           [--model M] [--batch B] [WHAT...]
 #
-# WHAT is any of train, forward, pfeed-step (default: all three). Each round runs, for each
-# WHAT, feed_bench then PyTorch (channels_last, the faster PyTorch layout here) one after the
-# other, so both see the same machine state; rounds repeat that to expose drift. The default
-# model is the engine issue's: ResNet-56, 100 classes, batch 128, 32x32. Prints every measurement line
-# of both programs, then per WHAT the median img/s of each and their ratio:
-#   summary <what> feed_img_per_s=<x> torch_cl_img_per_s=<y> ratio=<x/y> feed_rss_mb=<a> torch_rss_mb=<b>
-# Targets (issue #3, #6): train >= 1.3x, forward >= 1.4x, pfeed-step (5 teachers) >= 1.3x,
-# peak RSS no larger than PyTorch's. Run it on an otherwise idle machine; the script only
-# reports figures and never fails on them.
+# WHAT is any of train, forward, pfeed-step, kd-step, at-step, ft-step, l1-step (default:
+# train forward pfeed-step). The *-steps are a distillation method's student step with
+# --teachers N given teacher outputs (default 5); both programs get --teachers N for them.
+# Each round runs, for each WHAT, feed_bench then PyTorch (channels_last, the faster PyTorch
+# layout here) one after the other, so both see the same machine state; rounds repeat that to
+# expose drift. The default model is the engine issue's: ResNet-56, 100 classes, batch 128,
+# 32x32. Prints every measurement line of both programs, then per WHAT the median img/s of
+# each and their ratio:
+#   summary <what> feed_img_per_s=<x> torch_cl_img_per_s=<y> ratio=<x/y> feed_rss_mb=<a> torch_rss_mb=<b> rounds=<n>
+# Targets the README states: train >= 1.3x, forward >= 1.4x, every *-step with 5 teachers
+# >= 1.3x, peak RSS no larger than PyTorch's. Run it on an otherwise idle machine; the script
+# only reports figures and never fails on them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=3 build="$here/../build" threads=2 teachers=5 model=resnet56 batch=128 whats=()
@@ -24,8 +27,8 @@ while [ $# -gt 0 ]; do
     --teachers) teachers=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
-    train|forward|pfeed-step) whats+=("$1"); shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    train|forward|pfeed-step|kd-step|at-step|ft-step|l1-step) whats+=("$1"); shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench_vs_torch.sh: error: unknown argument '$1'" >&2
        echo "  hint: tools/bench_vs_torch.sh --help" >&2; exit 2 ;;
   esac
@@ -40,7 +43,7 @@ trap 'rm -f "$log"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   for what in "${whats[@]}"; do
     extra=()
-    [ "$what" = pfeed-step ] && extra=(--teachers "$teachers")
+    case "$what" in *-step) extra=(--teachers "$teachers") ;; esac
     "$bench" "${common[@]}" "$what" "${extra[@]}" 2>/dev/null | grep " model=" | sed 's/^/feed  /' | tee -a "$log"
     /usr/bin/python3 "$here/torch_bench.py" "${common[@]}" --layout channels_last "$what" "${extra[@]}" \
       | grep " model=" | sed 's/^/torch /' | tee -a "$log"

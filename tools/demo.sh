@@ -33,7 +33,7 @@ teachers=$run/teachers/teacher_0.h5,$run/teachers/teacher_1.h5,$run/teachers/tea
 echo
 echo "== parallel FEED: student + 3 teacher ranks =="
 "${mpirun[@]}" -np 4 "$build/feed_mpi" jobs/fashion_pfeed.ini run.dir=$run/pfeed \
-  feed.teachers=$teachers "${small[@]}"
+  distill.teachers=$teachers "${small[@]}"
 
 echo
 "$build/feed_mpi" eval --data data/fashion_mnist.h5 ${teachers//,/ } --also $run/pfeed/student.h5

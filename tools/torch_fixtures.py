@@ -73,6 +73,31 @@ L1 baseline (no NTL, teachers with the student's shape; sample 0 of teacher 1 is
 /l1/total_loss            beta * sum_n loss
 /l1/grad_student_map      dL/dx^S (B,Cs,H,W)
 
+Distillation terms fixture  DIR/terms.h5
+----------------------------------------
+Every term of src/distill/ (docs/methods.md) on the same student outputs and two teachers.
+attrs: batch B=4, classes K=10, num_teachers N=2, student_channels (3,) = stage widths
+       [4, 8, 16], stage_hw (3,) = [8, 4, 4] (square stages; the final map is stage 3),
+       teacher_channels (N,3) = [[4, 8, 16], [8, 16, 32]], factor_channels (N,) = [8, 16],
+       beta 500 (feed, l1, ft), at_beta 1000, T 4, alpha 0.9, seed
+/student/logits (B,K); /student/layer{1,2,3} (B,C_s,H_s,W_s) post-ReLU; /student/final = layer3
+/teacher/<n>/logits (B,K), /teacher/<n>/final (B,C_t,H,W), /teacher/<n>/attention/{1,2,3}
+    (B, H_s*W_s) = torch_models.attention of the teacher's stage outputs, /teacher/<n>/factor
+    (B,C_f,H,W) = Paraphraser(C_t, C_f).encode(final) with the weights /teacher/<n>/paraphraser/<key>
+kd:   /kd/soft_targets (B,K), /kd/loss (T^2 KL, without alpha), /kd/dlogits = d(alpha * loss)/ds
+at:   /at/teacher/<n>/loss = sum over stages of mean((Q_S - Q_T)^2); /at/grad/layer{s} =
+      d(sum_n at_beta/2 * loss_n)/d layer_s
+feed: /feed/teacher/<n>/ntl/<key> (NTL(C_s, C_t) weights), /feed/teacher/<n>/loss,
+      /feed/teacher/<n>/grads/<key>, /feed/grad_final = d(beta * sum_n loss_n)/d final
+l1:   teacher 0 has the student's width (identity), teacher 1 twice it (Regressor weights
+      /l1/teacher/1/regressor/<key>, grads /l1/teacher/1/grads/<key>); /l1/teacher/<n>/loss,
+      /l1/grad_final
+ft:   /ft/teacher/<n>/translator/<key> (Translator(C_s, C_f) weights), /ft/teacher/<n>/loss,
+      /ft/teacher/<n>/grads/<key>, /ft/grad_final
+paraphraser training: /paraphraser/init/<key> (Paraphraser(16, 8)), /paraphraser/inputs (3,B,16,4,4)
+      (post-ReLU maps), 3 steps of L1Loss(p(x), x) with SGD lr 0.1, momentum 0.9, weight decay
+      5e-4: /paraphraser/losses (3,), /paraphraser/after3/<key>
+
 Cross-entropy fixture  DIR/ce.h5
 --------------------------------
 /logits (B=6,K=5) float32, /labels (B,) int32; for s in {0, 0.1}:
@@ -286,6 +311,107 @@ def write_feed_loss_fixture(out_dir, seed=77):
     return path
 
 
+def write_terms_fixture(out_dir, seed=31):
+    deterministic(seed)
+    B, K, N, T, alpha, beta, at_beta = 4, 10, 2, 4.0, 0.9, 500.0, 1000.0
+    cs, hw = [4, 8, 16], [8, 4, 4]
+    ct = [[4, 8, 16], [8, 16, 32]]
+    cf = [round(0.5 * c[-1]) for c in ct]
+    leaf = lambda t: t.detach().clone().requires_grad_(True)  # noqa: E731
+    s_logits = leaf(3.0 * torch.randn(B, K))
+    s_layers = [leaf(F.relu(torch.randn(B, c, h, h))) for c, h in zip(cs, hw)]
+    t_logits = [3.0 * torch.randn(B, K) for _ in range(N)]
+    t_layers = [[F.relu(torch.randn(B, c, h, h)) for c, h in zip(ct[n], hw)] for n in range(N)]
+    t_final = [layers[-1] for layers in t_layers]
+    paraphrasers = [tm.Paraphraser(ct[n][-1], cf[n]) for n in range(N)]
+    with torch.no_grad():
+        factors = [p.encode(f) for p, f in zip(paraphrasers, t_final)]
+    grads = {}
+
+    def backward_to(total, leaves):
+        for x in leaves:
+            x.grad = None
+        total.backward()
+        return [x.grad.clone() for x in leaves]
+
+    # KD
+    p = tm.kd_soft_targets(t_logits, T)
+    kd = tm.kd_loss(s_logits, p, T)
+    grads["kd"] = backward_to(alpha * kd, [s_logits])
+    # AT
+    at_losses = [sum((tm.attention(s) - tm.attention(t)).pow(2).mean() for s, t in zip(s_layers, t_layers[n]))
+                 for n in range(N)]
+    grads["at"] = backward_to(at_beta / 2 * sum(at_losses), s_layers)
+    # FEED, L1, FT: a module per teacher (or none) on the final map, FEED's normalised L1
+    final = s_layers[-1]
+    ntls = [tm.NTL(cs[-1], ct[n][-1]) for n in range(N)]
+    regressors = [None, tm.Regressor(cs[-1], ct[1][-1])]
+    translators = [tm.Translator(cs[-1], cf[n]) for n in range(N)]
+    map_terms = {"feed": (ntls, t_final, "ntl"), "l1": (regressors, t_final, "regressor"),
+                 "ft": (translators, factors, "translator")}
+    map_losses = {}
+    for name, (modules, targets, _) in map_terms.items():
+        losses = [tm.feed_loss(m(final) if m is not None else final, t) for m, t in zip(modules, targets)]
+        for m in modules:
+            if m is not None:
+                m.zero_grad(set_to_none=True)
+        grads[name] = backward_to(beta * sum(losses), [final])
+        map_losses[name] = losses
+    # paraphraser training: 3 SGD steps of L1 reconstruction
+    para = tm.Paraphraser(16, 8)
+    para_init = {k: v.clone() for k, v in para.state_dict().items()}
+    para_inputs = torch.stack([F.relu(torch.randn(B, 16, 4, 4)) for _ in range(3)])
+    opt = torch.optim.SGD(para.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    para_losses = []
+    for x in para_inputs:
+        opt.zero_grad(set_to_none=True)
+        loss = F.l1_loss(para(x), x)
+        loss.backward()
+        opt.step()
+        para_losses.append(loss.item())
+
+    path = os.path.join(out_dir, "terms.h5")
+    with h5py.File(path + ".tmp", "w") as h5:
+        for k, v in dict(batch=B, classes=K, num_teachers=N, seed=seed).items():
+            h5.attrs[k] = np.int64(v)
+        h5.attrs["student_channels"] = np.array(cs, dtype=np.int64)
+        h5.attrs["stage_hw"] = np.array(hw, dtype=np.int64)
+        h5.attrs["teacher_channels"] = np.array(ct, dtype=np.int64)
+        h5.attrs["factor_channels"] = np.array(cf, dtype=np.int64)
+        h5.attrs["beta"], h5.attrs["at_beta"], h5.attrs["T"], h5.attrs["alpha"] = beta, at_beta, T, alpha
+        put(h5, "student/logits", s_logits)
+        for i, x in enumerate(s_layers):
+            put(h5, f"student/layer{i + 1}", x)
+        put(h5, "student/final", final)
+        for n in range(N):
+            put(h5, f"teacher/{n}/logits", t_logits[n])
+            put(h5, f"teacher/{n}/final", t_final[n])
+            for i, t in enumerate(t_layers[n]):
+                put(h5, f"teacher/{n}/attention/{i + 1}", tm.attention(t))
+            put(h5, f"teacher/{n}/factor", factors[n])
+            put_state(h5, f"teacher/{n}/paraphraser", paraphrasers[n].state_dict())
+        put(h5, "kd/soft_targets", p)
+        put(h5, "kd/loss", kd)
+        put(h5, "kd/dlogits", grads["kd"][0])
+        for n in range(N):
+            put(h5, f"at/teacher/{n}/loss", at_losses[n])
+        for i, g in enumerate(grads["at"]):
+            put(h5, f"at/grad/layer{i + 1}", g)
+        for name, (modules, _, key) in map_terms.items():
+            for n, m in enumerate(modules):
+                put(h5, f"{name}/teacher/{n}/loss", map_losses[name][n])
+                if m is not None:
+                    put_state(h5, f"{name}/teacher/{n}/{key}", m.state_dict())
+                    put_state(h5, f"{name}/teacher/{n}/grads", {k: v.grad for k, v in m.named_parameters()})
+            put(h5, f"{name}/grad_final", grads[name][0])
+        put_state(h5, "paraphraser/init", para_init)
+        put(h5, "paraphraser/inputs", para_inputs)
+        put(h5, "paraphraser/losses", np.array(para_losses, dtype=np.float32))
+        put_state(h5, "paraphraser/after3", para.state_dict())
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def write_ce_fixture(out_dir, seed=5):
     deterministic(seed)
     B, K = 6, 5
@@ -375,7 +501,8 @@ def write_lr_case(h5, name, attrs, make_scheduler):
 # well-conditioned fixture of tests/nn/nn_fixtures.py (same input size) instead.
 ONLY_ON_REQUEST = {"resnet18"}
 WRITERS = dict({name: (lambda d, n=name: write_model_fixture(d, n)) for name in MODEL_FIXTURES},
-               feed_loss=write_feed_loss_fixture, ce=write_ce_fixture, optim=write_optim_fixture)
+               feed_loss=write_feed_loss_fixture, terms=write_terms_fixture, ce=write_ce_fixture,
+               optim=write_optim_fixture)
 
 
 def main():

@@ -66,6 +66,19 @@ NTL(c_s, c_t, bn=False)   FEED's non-linear transformation layer (FEED.md):
 feed_loss(student_out, teacher_map): mean |u - w| with u, w the per-sample L2-normalised
     flattened maps (v / max(||v||, 1e-12)), i.e. F.normalize(v.flatten(1)) + L1Loss.
 
+Translator(c_s, c_f)   FT's translator (student side): conv0 (c_s->c_s), conv1 (c_s->c_f),
+    conv2 (c_f->c_f), 3x3 pad 1 with bias, each followed by LeakyReLU(0.1).
+Paraphraser(c_t, c_f)  FT's paraphraser (teacher side): encoder conv0 (c_t->c_t), conv1
+    (c_t->c_f), conv2 (c_f->c_f); decoder ConvTranspose2d deconv0 (c_f->c_f), deconv1 (c_f->c_t),
+    deconv2 (c_t->c_t); 3x3 stride 1 pad 1 with bias, each followed by LeakyReLU(0.1).
+    encode(x) gives the factor, forward(x) the reconstruction. Both keep PyTorch's default
+    initialisation, as the official FT code (Jangho-Kim/Factor-Transfer-pytorch).
+Regressor(c_s, c_t)    the L1 baseline's 1x1 conv (bias) from c_s to c_t channels, used when
+    the teacher's final map is wider or narrower than the student's.
+attention(x): F.normalize(x.pow(2).mean(1).flatten(1)) (B, H*W), attention transfer's map.
+kd_soft_targets(teacher_logits, T): mean over teachers of softmax(t / T).
+kd_loss(s, p, T): T^2 * kl_div(log_softmax(s / T), p, 'sum') / B (RepDistiller's DistillKL).
+
 build_model(name, in_channels, num_classes) understands: resnet20|32|44|56|110 [-a|-b],
     wrn-D-K, resnext29-CxDd (also resnextN-CxDd-wW for depth N, widen W), resnet18|34.
 """
@@ -348,6 +361,72 @@ def feed_loss(student_out, teacher_map):
     u = F.normalize(student_out.flatten(1), p=2, dim=1, eps=1e-12)
     w = F.normalize(teacher_map.detach().flatten(1), p=2, dim=1, eps=1e-12)
     return F.l1_loss(u, w)
+
+
+def _leaky_stack(module, kind, cins, couts, first=0):
+    """Attributes <kind><first>.. of 3x3 stride-1 pad-1 (transposed) convolutions with bias."""
+    conv = nn.ConvTranspose2d if kind == "deconv" else nn.Conv2d
+    for i, (cin, cout) in enumerate(zip(cins, couts), start=first):
+        setattr(module, f"{kind}{i}", conv(cin, cout, 3, stride=1, padding=1, bias=True))
+
+
+def _run_stack(module, kind, x, n=3, first=0):
+    for i in range(first, first + n):
+        x = F.leaky_relu(getattr(module, f"{kind}{i}")(x), 0.1)
+    return x
+
+
+class Translator(nn.Module):
+    """FT translator: (B,c_s,H,W) -> (B,c_f,H,W)."""
+
+    def __init__(self, c_s, c_f):
+        super().__init__()
+        _leaky_stack(self, "conv", [c_s, c_s, c_f], [c_s, c_f, c_f])
+
+    def forward(self, x):
+        return _run_stack(self, "conv", x)
+
+
+class Paraphraser(nn.Module):
+    """FT paraphraser: encode (B,c_t,H,W) -> (B,c_f,H,W); forward reconstructs (B,c_t,H,W)."""
+
+    def __init__(self, c_t, c_f):
+        super().__init__()
+        _leaky_stack(self, "conv", [c_t, c_t, c_f], [c_t, c_f, c_f])
+        _leaky_stack(self, "deconv", [c_f, c_f, c_t], [c_f, c_t, c_t])
+
+    def encode(self, x):
+        return _run_stack(self, "conv", x)
+
+    def forward(self, x):
+        return _run_stack(self, "deconv", self.encode(x))
+
+
+class Regressor(nn.Module):
+    """L1 baseline's 1x1 conv c_s -> c_t (bias), no activation."""
+
+    def __init__(self, c_s, c_t):
+        super().__init__()
+        self.conv = nn.Conv2d(c_s, c_t, 1, bias=True)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def attention(x):
+    """Attention transfer's map of a stage output x (B,C,H,W): (B, H*W), unit norm per sample."""
+    return F.normalize(x.pow(2).mean(1).flatten(1), p=2, dim=1, eps=1e-12)
+
+
+def kd_soft_targets(teacher_logits, T):
+    """Mean over teachers of softmax(t / T); teacher_logits: list of (B,K)."""
+    return torch.stack([F.softmax(t.detach() / T, dim=1) for t in teacher_logits]).mean(0)
+
+
+def kd_loss(s, p, T):
+    """T^2 * KL(p || softmax(s/T)) summed over classes, averaged over the batch."""
+    return F.kl_div(F.log_softmax(s / T, dim=1), p, reduction="sum") * T * T / s.shape[0]
 
 
 # ----------------------------------------------------------------------------- factory

@@ -24,7 +24,8 @@ typedef enum {
     FEED_CFG_DIR,      /* an output folder, created when the run starts */
     FEED_CFG_ENUM,     /* one of `choices`, stored as its index */
     FEED_CFG_INT_LIST, /* comma-separated integers */
-    FEED_CFG_PATH_LIST /* comma-separated input files */
+    FEED_CFG_PATH_LIST, /* comma-separated input files */
+    FEED_CFG_ENUM_LIST  /* comma-separated `choices`, each at most once, stored as indices */
 } feed_cfg_type;
 
 typedef struct {
@@ -39,8 +40,16 @@ typedef struct {
 
 #define FEED_CFG_MAX_KEYS 128
 
-/* Modes of feed_mpi (run.mode). */
-enum feed_mode { FEED_MODE_SCRATCH = 0, FEED_MODE_PFEED = 1 };
+#include "feed/mode_list.h"
+
+/* Modes of feed_mpi (run.mode), in the order of FEED_MODE_LIST. */
+#define FEED_MODE_ENUM(id, name, entry, ranks, check, layout, doc) FEED_MODE_##id,
+enum feed_mode { FEED_MODE_LIST(FEED_MODE_ENUM) FEED_NUM_MODES };
+#undef FEED_MODE_ENUM
+/* Distillation terms (distill.terms); their implementations: src/distill/terms.c. */
+enum feed_term_id { FEED_TERM_FEED, FEED_TERM_KD, FEED_TERM_AT, FEED_TERM_L1, FEED_TERM_FT, FEED_NUM_TERMS };
+/* Where a distillation job's teachers run (distill.source). */
+enum feed_source_kind { FEED_SOURCE_MPI = 0, FEED_SOURCE_LOCAL = 1 };
 enum feed_beta_reduce { FEED_BETA_SUM = 0, FEED_BETA_MEAN = 1 };
 enum feed_schedule { FEED_SCHED_MULTISTEP = 0, FEED_SCHED_COSINE = 1 };
 enum feed_on_corrupt { FEED_CORRUPT_FALLBACK = 0, FEED_CORRUPT_REFUSE = 1 };
@@ -97,14 +106,40 @@ typedef struct feed_config {
     } checkpoint;
     struct {
         feed_str_list teachers;
+        feed_int_list terms; /* enum feed_term_id, in the order given */
+        int source;          /* enum feed_source_kind */
+        char *ce_weight;     /* "auto" or a number: feed_cfg_ce_weight() */
+    } distill;
+    struct {
+        int dtype;       /* 0 fp32, 1 bf16, 2 fp16: the order of feed_wire_dtype */
+        int credits;
+        double timeout;  /* seconds the student waits for a teacher rank (0 = forever) */
+    } transport;
+    struct {
         double beta;
         int beta_reduce; /* enum feed_beta_reduce */
         bool ntl_bn;
-        int transfer;    /* 0 fp32, 1 bf16, 2 fp16: the order of feed_wire_dtype */
-        int credits;
-        bool local_teachers;
-        double teacher_timeout;
     } feed;
+    struct {
+        double T;
+        double alpha;
+    } kd;
+    struct {
+        double beta;
+        int beta_reduce;
+    } at;
+    struct {
+        double beta;
+        int beta_reduce;
+    } l1;
+    struct {
+        double beta;
+        int beta_reduce;
+        double rate;
+        int paraphraser_epochs;
+        double paraphraser_lr;
+        feed_str_list paraphrasers;
+    } ft;
 
     /* Where each key's value came from (index = key id): 0 = default, >0 = line in `file`,
      * <0 = -(argument index) of a command-line override. */
@@ -128,7 +163,7 @@ typedef struct {
 extern const feed_cfg_key feed_cfg_keys[];
 extern const int feed_cfg_num_keys;
 extern const char *const feed_cfg_mode_names[];
-extern const char *const feed_cfg_mode_docs[];
+extern const char *const feed_cfg_term_names[];
 extern const char *const feed_cfg_arch_names[];
 
 /* Errors collected while loading; printed together. */
@@ -159,9 +194,17 @@ void feed_cfg_error(feed_cfg_errors *errs, const char *where, int line, const ch
 /* Key lookup ("section", "key") -> id or -1; and the nearest key name for suggestions. */
 int feed_cfg_find(const char *section, const char *key);
 const char *feed_cfg_suggest_key(const char *section, const char *key);
+/* Where a key of an earlier version lives now (e.g. "[distill] teachers"), or NULL. */
+const char *feed_cfg_moved_key(const char *section, const char *key);
 const char *feed_cfg_suggest_section(const char *section);
 const char *feed_cfg_suggest_choice(const char *const *choices, const char *value);
 int feed_edit_distance(const char *a, const char *b);
+
+/* The cross-entropy weight of a distillation job: distill.ce_weight, where "auto" is
+ * 1 - kd.alpha when the terms include kd (Hinton's (1-a) CE + a T^2 KL) and 1 otherwise. */
+double feed_cfg_ce_weight(const feed_config *cfg);
+/* 1 if distill.terms holds term `id` (enum feed_term_id). */
+bool feed_cfg_has_term(const feed_config *cfg, int id);
 
 /* Value of key `id` formatted as INI text (buf). */
 const char *feed_cfg_format_value(const feed_config *cfg, int id, char *buf, size_t cap);

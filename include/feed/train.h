@@ -67,22 +67,31 @@ feed_loader_config feed_train_loader_config(const feed_config *cfg, int batch, u
 
 #include "feed/sgd.h"
 
-/* What a distillation method adds to plain cross-entropy training (the student side of
- * pFEED and of the baselines). Every callback may be NULL. */
+/* Register every trainable parameter of net with the optimizer; returns its momentum buffers
+ * (zeroed, the net's flat parameter layout; the caller frees them after the optimizer). */
+float *feed_sgd_add_net(feed_sgd *sgd, feed_net *net);
+
+/* What distillation adds to plain cross-entropy training (the student side of a distill
+ * job: src/distill/student.c). Every callback may be NULL.
+ *   L = ce_weight * CE + (the extension's terms)
+ */
 typedef struct feed_train_extension {
     void *self;
+    double ce_weight; /* the cross-entropy's weight (1 for plain training) */
     /* The student is built: build extra modules for its batch and register their
        parameters with the optimizer. */
     void (*setup)(void *self, feed_net *student, feed_sgd *sgd);
-    /* Extra state in the student's checkpoints (e.g. /ntl/<n>, /optim/ntl<n>). */
+    /* Extra state in the student's checkpoints (e.g. /ntl/<n>, /optim/ntl/<n>). */
     void (*save)(void *self, feed_ckpt_writer *w);
     void (*restore)(void *self, const feed_ckpt *ck);
     /* Training starts (fresh or resumed) at this global step. */
     void (*start)(void *self, int64_t epoch, int64_t step_in_epoch, int64_t global_step);
     /* After the student's training forward of `global_step` on the samples idx[0..n-1]:
-       add gradients to the student's taps (feed_net_tap_add_grad). Its loss terms are the
-       extension's own metrics (train_loss stays the cross-entropy). */
-    void (*feature_loss)(void *self, feed_net *student, int64_t global_step, const int64_t *idx, int n);
+       add the extension's gradients to dlogits (B, K; it holds ce_weight * dCE/dlogits) and to
+       the student's taps (feed_net_tap_add_grad). Its losses are its own metrics
+       (train_loss stays the cross-entropy). */
+    void (*add_loss)(void *self, feed_net *student, int64_t global_step, const int64_t *idx, int n,
+                     const float *logits, float *dlogits);
     /* Extra figures of the epoch just finished (names live as long as self); returns the
        count and resets the accumulators. */
     int (*epoch_metrics)(void *self, const char **names, double *values, int max);

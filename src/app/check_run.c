@@ -1,15 +1,15 @@
 /* check_run.c - `feed_mpi --check CONFIG.ini`: everything a run would verify before its first
  * step, without training: the config, the data set (opened and validated), the model built
- * for the data set's images, and for pfeed every teacher checkpoint (opened, CRCs verified,
- * architecture known, trained on this data set's image size and classes) with its final
- * feature map against the student's; then the rank count to launch with. Any problem ends
- * with exit code 2 and the usual what/where/hint message. */
+ * for the data set's images, what the mode adds (its check in the mode table: for distill
+ * every teacher checkpoint - opened, CRCs verified, architecture known, trained on this data
+ * set - against the student for every term); then the rank count to launch with. Any problem
+ * ends with exit code 2 and the usual what/where/hint message. */
 #include <stdio.h>
 #include <string.h>
 
 #include "feed/app.h"
 #include "feed/check.h"
-#include "feed/pfeed.h"
+#include "feed/modes.h"
 #include "feed/train.h"
 
 /* Final feature map (1, C, H, W) of a network built for one image. */
@@ -46,41 +46,20 @@ void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
     final_map(student, ds_dims);
     printf("model    %s, %zu parameters, final map %dx%dx%d\n", feed_model_name(&spec, name, sizeof name),
            feed_net_num_param_scalars(student), ds_dims[1], ds_dims[2], ds_dims[3]);
-    int ranks = 1;
-    if (cfg->run.mode == FEED_MODE_PFEED) {
-        int n = cfg->feed.teachers.n;
-        for (int k = 0; k < n; k++) {
-            const char *path = cfg->feed.teachers.v[k];
-            feed_net *t = feed_pfeed_load_teacher(path, ds, cfg->data.path, 1);
-            int td[4];
-            final_map(t, td);
-            if (td[2] != ds_dims[2] || td[3] != ds_dims[3])
-                FEED_INPUT_ERROR("teachers may have other channels than the student, but the same final "
-                                 "map height and width",
-                                 "teacher %d (%s) has a %dx%d final map, the student %dx%d", k + 1, path,
-                                 td[2], td[3], ds_dims[2], ds_dims[3]);
-            printf("teacher  %d: %s, final map %dx%dx%d, NTL %d -> %d channels\n", k + 1, path, td[1], td[2],
-                   td[3], ds_dims[1], td[1]);
-            feed_net_free(t);
-        }
-        ranks = cfg->feed.local_teachers ? 1 : n + 1;
-    }
     feed_net_free(student);
+    const feed_mode_info *mode = &feed_modes[cfg->run.mode];
+    if (mode->check) mode->check(cfg, ds, &spec);
     feed_dataset_close(ds);
     /* the command to launch exactly the run just checked: config file and overrides as given */
-    const char *launcher, *note;
-    if (cfg->run.mode == FEED_MODE_SCRATCH) {
-        launcher = "mpirun -np N feed_mpi";
-        note = feed_fmt("N teachers, rank r with seed %d + r", cfg->run.seed);
-    } else if (ranks > 1) {
-        launcher = feed_fmt("mpirun -np %d feed_mpi", ranks);
-        note = "rank 0 = student, rank n = teacher n";
-    } else {
-        launcher = "feed_mpi";
-        note = "teachers in the student's process";
-    }
-    printf("launch   %s ", launcher);
+    char why[256];
+    int ranks = mode->ranks(cfg, why, sizeof why);
+    if (ranks == 0)
+        printf("launch   mpirun -np N feed_mpi ");
+    else if (ranks == 1)
+        printf("launch   feed_mpi ");
+    else
+        printf("launch   mpirun -np %d feed_mpi ", ranks);
     print_shell_word(cfg->file);
     for (int i = 0; i < n_overrides; i++) putchar(' '), print_shell_word(overrides[i]);
-    printf("   (%s)\n", note);
+    printf("   (%s)\n", ranks == 1 ? why : mode->layout);
 }

@@ -38,8 +38,9 @@ static void print_help(FILE *out) {
             "\nRun under MPI, e.g.  mpirun -np 3 feed_mpi jobs/fashion_scratch.ini train.epochs=5\n"
             "Overrides after the file name change single keys and are validated like the file.\n"
             "\nMODES (run.mode)\n");
-    for (int i = 0; feed_cfg_mode_names[i]; i++)
-        fprintf(out, "  %-10s %s\n", feed_cfg_mode_names[i], feed_cfg_mode_docs[i]);
+    for (int i = 0; i < FEED_NUM_MODES; i++)
+        fprintf(out, "  %-10s %s\n             ranks: %s\n", feed_modes[i].name, feed_modes[i].doc,
+                feed_modes[i].layout);
     fprintf(out, "\nKEYS (section, key, type, default, allowed values, meaning)\n");
     feed_config_print_reference(out);
     fprintf(out,

@@ -2,7 +2,7 @@
  *
  *   feed_bench --model resnet56 --classes 100 --batch 128 --threads 2 [--steps 10] [--warmup 3]
  *              [--in-channels 3] [--size 32] [--peak-gflops G] [--winograd on|off]
- *              train|forward|pfeed-step
+ *              train|forward|pfeed-step|kd-step|at-step|ft-step|l1-step [--teachers N]
  *
  * Prints one line per measurement (median over --steps timed steps after --warmup untimed):
  *   <what> model=<m> batch=<b> threads=<t> ms_per_step=<x> img_per_s=<y> peak_rss_mb=<z>
@@ -10,21 +10,25 @@
  * train   = forward (train-mode BN) + cross-entropy + backward + SGD (momentum 0.9, Nesterov,
  *           weight decay 5e-4): the step tools/torch_bench.py times for PyTorch;
  * forward = inference forward of an inference-only net (BN folded into the convolutions).
- * pfeed-step = the pFEED student's step with --teachers N given teacher maps: train step plus,
- *           per teacher, NTL forward + FEED loss (beta 500) + NTL backward into x^S, and SGD
- *           over student and NTLs (the step tools/torch_bench.py pfeed-step times); its line
- *           ends with teachers=N. FLOPs count the student and the N NTLs.
+ * <term>-step = the student's step of a distill job with that term and --teachers N teachers
+ *           of the student's architecture whose outputs are given (fixed random payloads):
+ *           train step plus the term's step (src/distill/term_*.c, default weights), SGD over
+ *           the student and the term's modules; the steps tools/torch_bench.py times.
+ *           pfeed-step: NTL forward + FEED loss + NTL backward per teacher; kd-step: soft
+ *           targets + KL on the logits; at-step: attention maps of the 3 stages; ft-step: a
+ *           translator per teacher against given factors; l1-step: FEED's loss on x^S itself.
+ *           Lines end with teachers=N. FLOPs count the student and the term's modules.
  * FLOPs: 2 x multiply-adds of the convolutions and linear layers (forward); a training step
  * counts 3x that (forward, backward data, backward weights). Winograd convolutions do fewer
  * multiplies than that, so with them gflop_per_s is an effective rate (direct-convolution
  * FLOPs per second); stderr says how many Winograd primitives a net uses. peak is the fp32
  * FMA peak of --threads threads, measured at start-up (src/util/fma_peak.c; on the 2-core
- * EPYC dev machine ~540 GFLOP/s with AVX-512), or --peak-gflops G. The issue's 310 GFLOP/s
- * is OpenBLAS sgemm, not the hardware limit: oneDNN's convolutions run well above it.
+ * EPYC dev machine ~540 GFLOP/s with AVX-512), or --peak-gflops G. OpenBLAS sgemm reaches
+ * about 310 GFLOP/s there, not the hardware limit: oneDNN's convolutions run well above it.
  *
  * Adding a measurement: write `static void bench_<name>(const bench_opts *o)` that builds what
  * it needs, times o->steps steps with bench_time_steps(), and calls bench_report(); add it to
- * BENCHES[] (e.g. "pfeed-step" with --teachers N, parsed into bench_opts.teachers).
+ * BENCHES[] (the term steps take --teachers N, parsed into bench_opts.teachers).
  */
 #include <math.h>
 #include <stdio.h>
@@ -39,7 +43,10 @@
 #include "feed/loss_ce.h"
 #include "feed/models.h"
 #include "feed/net.h"
-#include "feed/pfeed.h"
+#include "feed/distill_modules.h"
+#include "feed/distill_term.h"
+#include "feed/teacher.h"
+#include "feed/train.h"
 #include "feed/rng.h"
 #include "feed/sgd.h"
 
@@ -120,24 +127,11 @@ static void train_step(void *p) {
     feed_sgd_step(&c->sgd, 0.1);
 }
 
-/* Register every trainable parameter of net with the optimizer; returns the momentum array. */
-static float *add_to_sgd(feed_sgd *sgd, feed_net *net) {
-    size_t np;
-    float *P = feed_net_params(net, &np), *G = feed_net_grads(net, NULL);
-    float *mom = feed_xcalloc(np, sizeof(float), "momentum");
-    for (int i = 0; i < feed_net_num_entries(net); i++) {
-        const feed_param_info *pi = feed_net_entry(net, i);
-        if (pi->kind == FEED_PARAM)
-            feed_sgd_add_param(sgd, P + pi->offset, G + pi->offset, mom + pi->offset, pi->len, pi->decay);
-    }
-    return mom;
-}
-
 static void bench_train(const bench_opts *o) {
     train_ctx c = {.batch = o->batch, .classes = o->classes};
     c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
     feed_sgd_init(&c.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
-    float *mom = add_to_sgd(&c.sgd, c.net);
+    float *mom = feed_sgd_add_net(&c.sgd, c.net);
     c.x = random_input(o);
     c.dlogits = feed_xmalloc(sizeof(float) * (size_t)o->batch * o->classes, "dlogits");
     c.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
@@ -149,66 +143,111 @@ static void bench_train(const bench_opts *o) {
     feed_net_free(c.net);
 }
 
-/* ------------------------------------------------------------------ pfeed-step */
+/* ------------------------------------------------------------------ distillation steps */
 
-typedef struct pfeed_ctx {
+/* The student's step of a distill job (src/distill/student.c) with --teachers N teachers of the
+ * student's architecture whose payloads are given (random, fixed): forward (train), CE, the
+ * term's step on every teacher's payload, backward, SGD over the student and the term's
+ * modules. The term is the implementation the run uses (distill_term.h). */
+typedef struct term_ctx {
     train_ctx t;
-    int n;               /* teachers */
-    feed_net **ntl;      /* [n] C_s -> C_t (= C_s here) */
-    float **tmap;        /* [n] (B, C, H, W) given teacher maps */
-    float *dxs, *du;     /* (B, C, H, W) */
-    size_t map_elems;
-} pfeed_ctx;
+    const feed_term_ops *ops;
+    void *term;
+    feed_student_taps taps;
+    int n;                     /* teachers */
+    float **payload;           /* [n] */
+    feed_teacher_view *views;  /* [n] */
+} term_ctx;
 
-static void pfeed_step(void *p) {
-    pfeed_ctx *c = p;
+static void term_step(void *p) {
+    term_ctx *c = p;
     feed_net_forward(c->t.net, c->t.x, 1);
-    feed_ce_forward_backward(feed_net_output(c->t.net), c->t.labels, c->t.batch, c->t.classes, 0.0f, c->t.dlogits);
-    const float *xs = feed_net_tap(c->t.net, "final", NULL);
-    memset(c->dxs, 0, c->map_elems * sizeof(float));
-    for (int k = 0; k < c->n; k++)
-        feed_ntl_feed_term(c->ntl[k], xs, c->tmap[k], c->t.batch, c->map_elems, c->map_elems, 500.0f, c->du, c->dxs);
-    feed_net_tap_add_grad(c->t.net, "final", c->dxs);
+    const float *logits = feed_net_output(c->t.net);
+    feed_ce_forward_backward(logits, c->t.labels, c->t.batch, c->t.classes, 0.0f, c->t.dlogits);
+    feed_term_batch b = {.taps = &c->taps, .logits = logits, .dlogits = c->t.dlogits, .teachers = c->views};
+    c->ops->step(c->term, &b);
     feed_net_backward(c->t.net, c->t.dlogits);
     feed_sgd_step(&c->t.sgd, 0.1);
 }
 
-static void bench_pfeed_step(const bench_opts *o) {
-    pfeed_ctx c = {.t = {.batch = o->batch, .classes = o->classes}, .n = o->teachers};
+/* A fixed payload of random values shaped like a teacher's outputs: post-ReLU maps,
+ * unit-norm attention maps, logits. */
+static float *random_payload(const feed_teacher_layout *l, uint64_t seed) {
+    size_t n = feed_teacher_payload_elems(l);
+    float *p = feed_xaligned(n * sizeof(float), "teacher payload");
+    for (size_t i = 0; i < n; i++) p[i] = fabsf((float)feed_rng_normal(seed, FEED_RNG_TEST, i));
+    feed_teacher_view v = feed_teacher_view_of(l, p);
+    for (int s = 0; v.attention[0] && s < l->stages; s++) {
+        size_t d = (size_t)l->stage_h[s] * l->stage_w[s];
+        for (int b = 0; b < l->batch; b++) {
+            float *q = (float *)v.attention[s] + (size_t)b * d;
+            double norm = 0;
+            for (size_t i = 0; i < d; i++) norm += (double)q[i] * q[i];
+            for (size_t i = 0; i < d; i++) q[i] = (float)(q[i] / sqrt(norm));
+        }
+    }
+    return p;
+}
+
+static void bench_term_step(const bench_opts *o, int term_id) {
+    term_ctx c = {.t = {.batch = o->batch, .classes = o->classes}, .n = o->teachers};
+    c.ops = feed_term_table[term_id];
     c.t.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
     feed_sgd_init(&c.t.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
-    float *mom = add_to_sgd(&c.t.sgd, c.t.net);
+    float *mom = feed_sgd_add_net(&c.t.sgd, c.t.net);
+    /* the job's defaults (beta 500, T 4, alpha 0.9, beta_at 1000, rate 0.5) from the schema */
+    feed_config cfg;
+    feed_cfg_errors errs = {0};
+    const char *ini = "[data]\npath = unused.h5\n";
+    FEED_CHECK(feed_config_load_text(&cfg, "feed_bench", ini, strlen(ini), 0, NULL, (feed_cfg_load_opts){0}, &errs) == 0,
+               "this is a bug", "default configuration: %s", errs.text);
     int d[4];
     feed_net_tap(c.t.net, "final", d);
-    c.map_elems = (size_t)d[0] * d[1] * d[2] * d[3];
-    c.ntl = feed_xcalloc((size_t)c.n, sizeof *c.ntl, "NTLs");
-    c.tmap = feed_xcalloc((size_t)c.n, sizeof *c.tmap, "teacher maps");
-    float **ntl_mom = feed_xcalloc((size_t)c.n, sizeof *ntl_mom, "NTL momentum");
+    int factor_c = (int)lround(cfg.ft.rate * d[1]);
+    feed_teacher_layout *layouts = feed_xcalloc((size_t)c.n, sizeof *layouts, "teacher layouts");
+    c.payload = feed_xcalloc((size_t)c.n, sizeof *c.payload, "payloads");
+    c.views = feed_xcalloc((size_t)c.n, sizeof *c.views, "views");
     for (int k = 0; k < c.n; k++) {
-        c.ntl[k] = feed_ntl_build(d[0], d[1], d[1], d[2], d[3], 0, (uint64_t)(k + 2));
-        ntl_mom[k] = add_to_sgd(&c.t.sgd, c.ntl[k]);
-        c.tmap[k] = feed_xmalloc(c.map_elems * sizeof(float), "teacher map");
-        for (size_t i = 0; i < c.map_elems; i++) /* a post-ReLU map: non-negative */
-            c.tmap[k][i] = fabsf(feed_rng_normal((uint64_t)(k + 10), FEED_RNG_TEST, i));
+        layouts[k] = feed_teacher_layout_of(c.t.net, c.ops->outputs, factor_c);
+        c.payload[k] = random_payload(&layouts[k], (uint64_t)(k + 10));
+        c.views[k] = feed_teacher_view_of(&layouts[k], c.payload[k]);
     }
-    c.dxs = feed_xmalloc(c.map_elems * sizeof(float), "dL/dx^S");
-    c.du = feed_xmalloc(c.map_elems * sizeof(float), "dL/dNTL");
+    c.taps = feed_student_taps_of(c.t.net);
+    feed_term_setup setup = {.cfg = &cfg, .taps = &c.taps, .batch = o->batch, .classes = o->classes, .sgd = &c.t.sgd,
+                             .n_teachers = c.n, .teachers = layouts};
+    c.term = c.ops->create(&setup);
     c.t.x = random_input(o);
     c.t.dlogits = feed_xmalloc(sizeof(float) * (size_t)o->batch * o->classes, "dlogits");
     c.t.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
     for (int i = 0; i < o->batch; i++) c.t.labels[i] = (int32_t)feed_rng_below(2, FEED_RNG_TEST, (uint64_t)i, (uint32_t)o->classes);
-    double sec = bench_time_steps(o, pfeed_step, &c);
+    double sec = bench_time_steps(o, term_step, &c);
     char extra[32];
     snprintf(extra, sizeof extra, " teachers=%d", c.n);
+    /* FLOPs: the student's and the term modules' convolutions (NTLs, translators, regressors) */
     double flops = 3.0 * feed_net_forward_flops(c.t.net);
-    for (int k = 0; k < c.n; k++) flops += 3.0 * feed_net_forward_flops(c.ntl[k]);
-    bench_report(o, "pfeed-step", c.t.net, sec, flops, extra);
-    for (int k = 0; k < c.n; k++) feed_net_free(c.ntl[k]), free(c.tmap[k]), free(ntl_mom[k]);
-    free(c.ntl), free(c.tmap), free(ntl_mom), free(c.dxs), free(c.du), free(mom);
+    if (term_id == FEED_TERM_FEED || term_id == FEED_TERM_FT)
+        for (int k = 0; k < c.n; k++) {
+            feed_net *m = term_id == FEED_TERM_FEED ? feed_ntl_build(d[0], d[1], d[1], d[2], d[3], 0, 1)
+                                                   : feed_translator_build(d[0], d[1], factor_c, d[2], d[3], 1);
+            flops += 3.0 * feed_net_forward_flops(m);
+            feed_net_free(m);
+        }
+    bench_report(o, o->what, c.t.net, sec, flops, extra);
+    c.ops->destroy(c.term);
+    for (int k = 0; k < c.n; k++) free(c.payload[k]);
+    free(c.payload), free(c.views), free(layouts), free(mom);
     free(c.t.x), free(c.t.dlogits), free(c.t.labels);
+    feed_config_free(&cfg);
+    feed_cfg_errors_free(&errs);
     feed_sgd_free(&c.t.sgd);
     feed_net_free(c.t.net);
 }
+
+static void bench_pfeed_step(const bench_opts *o) { bench_term_step(o, FEED_TERM_FEED); }
+static void bench_kd_step(const bench_opts *o) { bench_term_step(o, FEED_TERM_KD); }
+static void bench_at_step(const bench_opts *o) { bench_term_step(o, FEED_TERM_AT); }
+static void bench_ft_step(const bench_opts *o) { bench_term_step(o, FEED_TERM_FT); }
+static void bench_l1_step(const bench_opts *o) { bench_term_step(o, FEED_TERM_L1); }
 
 /* ------------------------------------------------------------------ forward */
 
@@ -241,6 +280,10 @@ static const struct {
     {"train", bench_train},
     {"forward", bench_forward},
     {"pfeed-step", bench_pfeed_step},
+    {"kd-step", bench_kd_step},
+    {"at-step", bench_at_step},
+    {"ft-step", bench_ft_step},
+    {"l1-step", bench_l1_step},
 };
 
 static void usage(void) {
@@ -248,7 +291,7 @@ static void usage(void) {
             "usage: feed_bench [--model NAME] [--classes K] [--batch B] [--threads T] [--steps N]\n"
             "                  [--warmup N] [--in-channels C] [--size HW] [--peak-gflops G]\n"
             "                  [--winograd on|off] WHAT...\n"
-            "  WHAT: train | forward | pfeed-step [--teachers N]\n"
+            "  WHAT: train | forward | pfeed-step | kd-step | at-step | ft-step | l1-step [--teachers N]\n"
             "  NAME: resnet20|32|44|56|110[-a|-b], wrn-D-K, resnext29-CxDd, resnet18|34\n");
 }
 
@@ -302,7 +345,8 @@ int main(int argc, char **argv) {
     }
     if (nwhat == 0) {
         usage();
-        FEED_INPUT_ERROR("name a measurement: train, forward or pfeed-step", "nothing to measure");
+        FEED_INPUT_ERROR("name a measurement: train, forward, pfeed-step, kd-step, at-step, ft-step or l1-step",
+                         "nothing to measure");
     }
     if (o.steps < 1 || o.warmup < 0 || o.batch < 1 || o.classes < 1 || o.threads < 1 || o.peak_gflops < 0)
         FEED_INPUT_ERROR("steps, batch, classes, threads >= 1; warmup, peak-gflops >= 0", "bad numeric option");
@@ -332,7 +376,9 @@ int main(int argc, char **argv) {
                 BENCHES[b].run(&o);
                 found = 1;
             }
-        if (!found) FEED_INPUT_ERROR("measurements: train, forward", "unknown measurement '%s'", whats[k]);
+        if (!found)
+            FEED_INPUT_ERROR("measurements: train, forward, pfeed-step, kd-step, at-step, ft-step, l1-step",
+                             "unknown measurement '%s'", whats[k]);
     }
     feed_engine_shutdown();
     return 0;

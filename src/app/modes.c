@@ -1,15 +1,50 @@
-/* modes.c - run.mode -> the function that runs it (order of enum feed_mode). */
+/* modes.c - the table of modes (from mode_list.h), the rank-count check and the dispatch. */
+#include <stdio.h>
+
 #include "feed/check.h"
+#include "feed/distill.h"
 #include "feed/modes.h"
 
-static const feed_mode_fn mode_table[] = {
-    [FEED_MODE_SCRATCH] = feed_mode_scratch,
-    [FEED_MODE_PFEED] = feed_mode_pfeed,
-};
+#define MODE_ROW(id, name_, entry, ranks_, check_, layout_, doc_) \
+    [FEED_MODE_##id] = {.name = #name_, .doc = doc_, .layout = layout_, .run = entry, .ranks = ranks_, .check = check_},
+const feed_mode_info feed_modes[FEED_NUM_MODES] = {FEED_MODE_LIST(MODE_ROW)};
+#undef MODE_ROW
+
+int feed_ranks_any(const feed_config *cfg, char *why, size_t cap) {
+    (void)cfg;
+    snprintf(why, cap, "any number");
+    return 0;
+}
+
+int feed_ranks_distill(const feed_config *cfg, char *why, size_t cap) {
+    int n = cfg->distill.teachers.n;
+    if (cfg->distill.source == FEED_SOURCE_LOCAL) {
+        snprintf(why, cap, "distill.source = local: student and teachers in one process");
+        return 1;
+    }
+    snprintf(why, cap, "one student + one per teacher of distill.teachers");
+    return n + 1;
+}
 
 int feed_run_mode(const feed_run_ctx *ctx) {
     int m = ctx->cfg->run.mode;
-    FEED_CHECK(m >= 0 && m < (int)(sizeof mode_table / sizeof mode_table[0]) && mode_table[m],
-               "this is a bug", "no function for mode %d", m);
-    return mode_table[m](ctx);
+    FEED_CHECK(m >= 0 && m < FEED_NUM_MODES, "this is a bug", "no entry for mode %d", m);
+    const feed_mode_info *mode = &feed_modes[m];
+    char why[256];
+    int need = mode->ranks(ctx->cfg, why, sizeof why);
+    if (need > 0 && ctx->size != need) {
+        if (ctx->rank == 0) {
+            if (need == 1)
+                fprintf(stderr, "feed_mpi: error: run.mode = %s needs 1 MPI rank (%s); this job has %d\n"
+                                "  hint: run it without mpirun, or with -np 1\n",
+                        mode->name, why, ctx->size);
+            else
+                fprintf(stderr, "feed_mpi: error: run.mode = %s needs %d MPI ranks (%s); this job has %d\n"
+                                "  hint: mpirun -np %d feed_mpi %s\n",
+                        mode->name, need, why, ctx->size, need, ctx->cfg->file);
+            fflush(stderr);
+        }
+        feed_exit_collective(FEED_EXIT_USAGE);
+    }
+    return mode->run(ctx);
 }

@@ -155,9 +155,10 @@ static int on_setting(void *user, const char *section, const char *key, const ch
     if (!section_known(section)) return 1; /* reported once at its header */
     int id = feed_cfg_find(section, key);
     if (id < 0) {
-        const char *sug = feed_cfg_suggest_key(section, key);
+        const char *sug = feed_cfg_suggest_key(section, key), *moved = feed_cfg_moved_key(section, key);
         char hint[256];
-        if (sug) snprintf(hint, sizeof hint, "did you mean '%s'? (feed_mpi --help lists every key)", sug);
+        if (moved) snprintf(hint, sizeof hint, "it moved: use %s", moved);
+        else if (sug) snprintf(hint, sizeof hint, "did you mean '%s'? (feed_mpi --help lists every key)", sug);
         else snprintf(hint, sizeof hint, "feed_mpi --help lists the keys of [%s]", section);
         feed_cfg_error(c->errs, c->file, c->line, hint, "unknown key '%s' in section [%s]", key, section);
         return 1;
@@ -183,7 +184,8 @@ static void set_defaults(feed_config *cfg) {
     for (int id = 0; id < feed_cfg_num_keys; id++) {
         const feed_cfg_key *k = &feed_cfg_keys[id];
         if (!k->def) continue;
-        if (!*k->def && (k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_INT_LIST)) continue; /* empty */
+        if (!*k->def && (k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_ENUM_LIST))
+            continue; /* empty */
         feed_cfg_msg m;
         if (feed_cfg_set_value(cfg, id, k->def, &m) != 0)
             FEED_FAIL("fix the default in src/config/schema.c", "bad default for %s.%s: %s",
@@ -220,9 +222,10 @@ static void apply_override(feed_config *cfg, int argi, const char *arg, feed_cfg
     }
     int id = feed_cfg_find(section, key);
     if (id < 0) {
-        const char *sug = feed_cfg_suggest_key(section, key);
+        const char *sug = feed_cfg_suggest_key(section, key), *moved = feed_cfg_moved_key(section, key);
         char hint[200];
-        snprintf(hint, sizeof hint, sug ? "did you mean '%s'?" : "feed_mpi --help lists every key", sug);
+        if (moved) snprintf(hint, sizeof hint, "it moved: use %s", moved);
+        else snprintf(hint, sizeof hint, sug ? "did you mean '%s'?" : "feed_mpi --help lists every key", sug);
         feed_cfg_error(errs, where, 0, hint, "unknown key '%s' in section [%s]", key, section);
         return;
     }

@@ -42,7 +42,7 @@ void feed_config_print_reference(FILE *out) {
         fprintf(out, "    %-22s %-9s ", k->key, feed_cfg_type_label(k->type));
         if (k->def) fprintf(out, "default %s", *k->def ? k->def : "(empty)");
         else fprintf(out, "REQUIRED");
-        if (k->type == FEED_CFG_ENUM) {
+        if (k->type == FEED_CFG_ENUM || k->type == FEED_CFG_ENUM_LIST) {
             fprintf(out, "  (");
             print_choices(k->choices, out);
             fprintf(out, ")");

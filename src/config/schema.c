@@ -4,14 +4,13 @@
 
 #include "feed/config.h"
 
-const char *const feed_cfg_mode_names[] = {"scratch", "pfeed", NULL};
-const char *const feed_cfg_mode_docs[] = {
-    "train N independent networks with cross-entropy, rank r with seed run.seed + r "
-    "(the teachers of FEED)",
-    "parallel FEED: rank 0 trains the student ([model]) with one NTL per teacher; rank n hosts "
-    "teacher n of feed.teachers and streams its final feature map (run with N+1 ranks)",
-    NULL,
-};
+#define MODE_NAME(id, name, entry, ranks, check, layout, doc) #name,
+const char *const feed_cfg_mode_names[] = {FEED_MODE_LIST(MODE_NAME) NULL};
+#undef MODE_NAME
+/* In the order of enum feed_term_id. */
+const char *const feed_cfg_term_names[] = {"feed", "kd", "at", "l1", "ft", NULL};
+_Static_assert(sizeof feed_cfg_term_names / sizeof feed_cfg_term_names[0] == FEED_NUM_TERMS + 1,
+               "one name per enum feed_term_id");
 
 const char *const feed_cfg_arch_names[] = {"resnet20", "resnet32", "resnet44", "resnet56",
                                            "resnet110", "wrn", "resnext29", "resnet18",
@@ -22,6 +21,7 @@ static const char *const schedules[] = {"multistep", "cosine", NULL};
 static const char *const on_corrupt[] = {"fallback", "refuse", NULL};
 static const char *const beta_reduce[] = {"sum", "mean", NULL};
 static const char *const transfers[] = {"fp32", "bf16", "fp16", NULL};
+static const char *const sources[] = {"mpi", "local", NULL};
 
 #define OFF(field) offsetof(feed_config, field)
 #define NO_RANGE 0, 0
@@ -115,23 +115,67 @@ const feed_cfg_key feed_cfg_keys[] = {
     {"checkpoint", "on_corrupt", FEED_CFG_ENUM, OFF(checkpoint.on_corrupt), "fallback",
      NO_RANGE, on_corrupt, "a corrupt newest checkpoint: fall back to the previous, or refuse"},
 
-    /* [feed] (distillation) */
-    {"feed", "teachers", FEED_CFG_PATH_LIST, OFF(feed.teachers), "", NO_RANGE, NULL,
-     "teacher checkpoints, one per teacher rank (pfeed: required; {rank} not expanded)"},
+    /* [distill] what a distillation job (run.mode = distill or pfeed) learns from */
+    {"distill", "teachers", FEED_CFG_PATH_LIST, OFF(distill.teachers), "", NO_RANGE, NULL,
+     "teacher checkpoints (required by distill and pfeed); with source = mpi one rank each"},
+    {"distill", "terms", FEED_CFG_ENUM_LIST, OFF(distill.terms), "feed", NO_RANGE, feed_cfg_term_names,
+     "distillation terms added to the cross-entropy, each weighted in its own section "
+     "(docs/methods.md): feed = FEED with an NTL per teacher, kd = Hinton's KD, at = attention "
+     "transfer, l1 = FEED's loss without NTL, ft = factor transfer"},
+    {"distill", "source", FEED_CFG_ENUM, OFF(distill.source), "mpi", NO_RANGE, sources,
+     "where the teachers run: mpi = one rank per teacher (N+1 ranks), local = in the student's "
+     "process (one rank; the same result bit for bit)"},
+    {"distill", "ce_weight", FEED_CFG_STRING, OFF(distill.ce_weight), "auto", NO_RANGE, NULL,
+     "weight of the cross-entropy: a number >= 0, or auto = 1 - kd.alpha with kd, else 1"},
+
+    /* [transport] teacher ranks -> student (distill.source = mpi) */
+    {"transport", "dtype", FEED_CFG_ENUM, OFF(transport.dtype), "fp32", NO_RANGE, transfers,
+     "precision of the teachers' outputs on the wire (converted back to fp32 for the losses)"},
+    {"transport", "credits", FEED_CFG_INT, OFF(transport.credits), "2", 1, 64, NULL,
+     "steps a teacher may run ahead of the student (memory: credits+1 outputs per teacher)"},
+    {"transport", "timeout", FEED_CFG_FLOAT, OFF(transport.timeout), "300", 0, 1e6, NULL,
+     "seconds the student waits for a teacher rank before ending the job (0 = forever)"},
+
+    /* [feed] the FEED term (terms = feed) */
     {"feed", "beta", FEED_CFG_FLOAT, OFF(feed.beta), "500", 0, 1e6, NULL,
      "weight of the FEED loss: L = CE + beta * sum_n L_FEED(n)"},
     {"feed", "beta_reduce", FEED_CFG_ENUM, OFF(feed.beta_reduce), "sum", NO_RANGE, beta_reduce,
      "combine the teachers' FEED terms by sum, or mean (beta / N each)"},
     {"feed", "ntl_bn", FEED_CFG_BOOL, OFF(feed.ntl_bn), "false", NO_RANGE, NULL,
      "batch norm after each NTL convolution (ablation)"},
-    {"feed", "transfer", FEED_CFG_ENUM, OFF(feed.transfer), "fp32", NO_RANGE, transfers,
-     "precision of the feature maps on the wire (converted back to fp32 for the loss)"},
-    {"feed", "credits", FEED_CFG_INT, OFF(feed.credits), "2", 1, 64, NULL,
-     "steps a teacher may run ahead of the student (memory: credits+1 maps per teacher)"},
-    {"feed", "local_teachers", FEED_CFG_BOOL, OFF(feed.local_teachers), "false", NO_RANGE, NULL,
-     "compute the teachers in the student's process (one rank; small machines, testing)"},
-    {"feed", "teacher_timeout", FEED_CFG_FLOAT, OFF(feed.teacher_timeout), "300", 0, 1e6, NULL,
-     "seconds the student waits for a teacher's map before ending the job (0 = forever)"},
+
+    /* [kd] Hinton's knowledge distillation (terms = kd) */
+    {"kd", "T", FEED_CFG_FLOAT, OFF(kd.T), "4", 0.01, 1000, NULL,
+     "temperature of the softened probabilities"},
+    {"kd", "alpha", FEED_CFG_FLOAT, OFF(kd.alpha), "0.9", 0, 1e6, NULL,
+     "weight of T^2 * KL(p_T || softmax(s/T)), p_T the teachers' mean softened probabilities"},
+
+    /* [at] attention transfer (terms = at) */
+    {"at", "beta", FEED_CFG_FLOAT, OFF(at.beta), "1000", 0, 1e9, NULL,
+     "AT weight: beta/2 * sum over stages of mean((Q_S - Q_T)^2), one term per teacher"},
+    {"at", "beta_reduce", FEED_CFG_ENUM, OFF(at.beta_reduce), "sum", NO_RANGE, beta_reduce,
+     "combine the teachers' AT terms by sum, or mean (beta / N each)"},
+
+    /* [l1] FEED's loss on the student's own final map, no NTL (terms = l1) */
+    {"l1", "beta", FEED_CFG_FLOAT, OFF(l1.beta), "500", 0, 1e6, NULL,
+     "weight of the normalised L1 loss, one term per teacher"},
+    {"l1", "beta_reduce", FEED_CFG_ENUM, OFF(l1.beta_reduce), "sum", NO_RANGE, beta_reduce,
+     "combine the teachers' L1 terms by sum, or mean (beta / N each)"},
+
+    /* [ft] factor transfer (terms = ft) */
+    {"ft", "beta", FEED_CFG_FLOAT, OFF(ft.beta), "500", 0, 1e6, NULL,
+     "weight of the FT loss |norm(translator(x^S)) - norm(encoder(x^T))|, one term per teacher"},
+    {"ft", "beta_reduce", FEED_CFG_ENUM, OFF(ft.beta_reduce), "sum", NO_RANGE, beta_reduce,
+     "combine the teachers' FT terms by sum, or mean (beta / N each)"},
+    {"ft", "rate", FEED_CFG_FLOAT, OFF(ft.rate), "0.5", 0.01, 16, NULL,
+     "paraphrase rate k: the factor has round(k * C_t) channels"},
+    {"ft", "paraphraser_epochs", FEED_CFG_INT, OFF(ft.paraphraser_epochs), "5", 1, 100000, NULL,
+     "epochs of paraphraser training (L1 reconstruction of the frozen teacher's final map)"},
+    {"ft", "paraphraser_lr", FEED_CFG_FLOAT, OFF(ft.paraphraser_lr), "0.1", 0, 100, NULL,
+     "learning rate of paraphraser training (SGD, momentum 0.9, train.weight_decay)"},
+    {"ft", "paraphrasers", FEED_CFG_PATH_LIST, OFF(ft.paraphrasers), "", NO_RANGE, NULL,
+     "trained paraphrasers to reuse, one per teacher; empty = run.dir/paraphraser_<n>.h5, "
+     "trained when missing"},
 };
 
 const int feed_cfg_num_keys = (int)(sizeof feed_cfg_keys / sizeof feed_cfg_keys[0]);

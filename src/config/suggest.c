@@ -69,3 +69,21 @@ int feed_cfg_find(const char *section, const char *key) {
             return i;
     return -1;
 }
+
+/* Keys of earlier versions that now live elsewhere. */
+static const struct {
+    const char *section, *key, *now;
+} moved_keys[] = {
+    {"feed", "teachers", "[distill] teachers"},
+    {"feed", "local_teachers", "[distill] source = local"},
+    {"feed", "transfer", "[transport] dtype"},
+    {"feed", "credits", "[transport] credits"},
+    {"feed", "teacher_timeout", "[transport] timeout"},
+};
+
+const char *feed_cfg_moved_key(const char *section, const char *key) {
+    for (size_t i = 0; i < sizeof moved_keys / sizeof moved_keys[0]; i++)
+        if (strcmp(moved_keys[i].section, section) == 0 && strcmp(moved_keys[i].key, key) == 0)
+            return moved_keys[i].now;
+    return NULL;
+}

@@ -1,6 +1,8 @@
 /* validate.c - checks that involve more than one key, reported at the line of the key
  * that has to change. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "feed/config.h"
@@ -15,6 +17,67 @@ static void error_at(const feed_config *cfg, feed_cfg_errors *errs, int id, cons
         feed_cfg_error(errs, where, 0, hint, "%s", msg);
     } else {
         feed_cfg_error(errs, cfg->file, o, hint, "%s", msg);
+    }
+}
+
+/* distill.ce_weight: "auto" or a number >= 0; returns 0 and *w, or -1. */
+static int parse_ce_weight(const char *text, double *w) {
+    if (!text) return -1;
+    if (strcmp(text, "auto") == 0) {
+        *w = -1;
+        return 0;
+    }
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || !isfinite(v) || v < 0) return -1;
+    *w = v;
+    return 0;
+}
+
+bool feed_cfg_has_term(const feed_config *cfg, int id) {
+    for (int i = 0; i < cfg->distill.terms.n; i++)
+        if (cfg->distill.terms.v[i] == id) return true;
+    return false;
+}
+
+double feed_cfg_ce_weight(const feed_config *cfg) {
+    double w = 1;
+    if (parse_ce_weight(cfg->distill.ce_weight, &w) != 0) return 1; /* validated before use */
+    if (w >= 0) return w;
+    return feed_cfg_has_term(cfg, FEED_TERM_KD) ? 1.0 - cfg->kd.alpha : 1.0;
+}
+
+static void validate_distill(const feed_config *cfg, feed_cfg_errors *errs) {
+    char msg[512];
+    double w;
+    if (parse_ce_weight(cfg->distill.ce_weight, &w) != 0) {
+        snprintf(msg, sizeof msg, "distill.ce_weight = '%.100s' is neither auto nor a number >= 0",
+                 cfg->distill.ce_weight ? cfg->distill.ce_weight : "");
+        error_at(cfg, errs, feed_cfg_find("distill", "ce_weight"), "e.g. ce_weight = auto, 1 or 0.1", msg);
+    } else if (w < 0 && feed_cfg_has_term(cfg, FEED_TERM_KD) && cfg->kd.alpha > 1) {
+        snprintf(msg, sizeof msg, "distill.ce_weight = auto is 1 - kd.alpha, negative for kd.alpha = %g",
+                 cfg->kd.alpha);
+        error_at(cfg, errs, feed_cfg_find("kd", "alpha"), "set distill.ce_weight to a number >= 0", msg);
+    }
+    if (cfg->run.mode != FEED_MODE_DISTILL && cfg->run.mode != FEED_MODE_PFEED) return;
+    const char *mode = feed_cfg_mode_names[cfg->run.mode];
+    if (cfg->distill.teachers.n == 0) {
+        snprintf(msg, sizeof msg, "run.mode = %s needs distill.teachers", mode);
+        error_at(cfg, errs, feed_cfg_find("run", "mode"),
+                 "list the teacher checkpoints, e.g. teachers = runs/t/teacher_0.h5, runs/t/teacher_1.h5", msg);
+    }
+    int terms = feed_cfg_find("distill", "terms");
+    if (cfg->distill.terms.n == 0)
+        error_at(cfg, errs, terms, "e.g. terms = feed, or terms = kd, feed", "distill.terms is empty");
+    if (cfg->run.mode == FEED_MODE_PFEED && (cfg->distill.terms.n != 1 || cfg->distill.terms.v[0] != FEED_TERM_FEED))
+        error_at(cfg, errs, terms, "use run.mode = distill for other terms (pfeed is distill with terms = feed)",
+                 "run.mode = pfeed trains with terms = feed only");
+    const feed_str_list *para = &cfg->ft.paraphrasers;
+    if (para->n > 0 && para->n != cfg->distill.teachers.n) {
+        snprintf(msg, sizeof msg, "ft.paraphrasers lists %d file%s for %d teachers", para->n, para->n > 1 ? "s" : "",
+                 cfg->distill.teachers.n);
+        error_at(cfg, errs, feed_cfg_find("ft", "paraphrasers"),
+                 "one paraphraser per teacher, in the order of distill.teachers (or none: trained in run.dir)", msg);
     }
 }
 
@@ -51,11 +114,7 @@ int feed_config_validate(const feed_config *cfg, feed_cfg_errors *errs) {
         error_at(cfg, errs, feed_cfg_find("run", "name"), "use letters, digits, '-' and '_'",
                  "run.name must be a non-empty file-name prefix without '/'");
     }
-    if (cfg->run.mode == FEED_MODE_PFEED && cfg->feed.teachers.n == 0) {
-        error_at(cfg, errs, feed_cfg_find("run", "mode"),
-                 "list the teacher checkpoints, e.g. teachers = runs/t/teacher_0.h5, runs/t/teacher_1.h5",
-                 "run.mode = pfeed needs feed.teachers");
-    }
+    validate_distill(cfg, errs);
     const char *resume = cfg->checkpoint.resume;
     if (!resume || !*resume) {
         error_at(cfg, errs, feed_cfg_find("checkpoint", "resume"), "auto, none or a checkpoint path",

@@ -29,6 +29,7 @@ static const char *type_name(feed_cfg_type t) {
     case FEED_CFG_ENUM: return "one of the listed values";
     case FEED_CFG_INT_LIST: return "a comma-separated list of integers";
     case FEED_CFG_PATH_LIST: return "a comma-separated list of file paths";
+    case FEED_CFG_ENUM_LIST: return "a comma-separated list of the listed values";
     }
     return "?";
 }
@@ -44,6 +45,7 @@ const char *feed_cfg_type_label(feed_cfg_type t) {
     case FEED_CFG_ENUM: return "enum";
     case FEED_CFG_INT_LIST: return "int list";
     case FEED_CFG_PATH_LIST: return "path list";
+    case FEED_CFG_ENUM_LIST: return "list";
     }
     return "?";
 }
@@ -138,11 +140,55 @@ static void free_items(char **items, int n) {
     free(items);
 }
 
+/* Index of `value` among the key's choices (case-insensitive), or -1 with m filled; `item`
+ * says it is one item of a list. */
+static int choice_index(const feed_cfg_key *k, const char *value, int item, feed_cfg_msg *m) {
+    for (int i = 0; k->choices[i]; i++)
+        if (strcasecmp(value, k->choices[i]) == 0) return i;
+    char list[512] = "";
+    for (int i = 0; k->choices[i]; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, k->choices[i], sizeof list - strlen(list) - 1);
+    }
+    snprintf(m->msg, sizeof m->msg, "%s.%s%s'%.200s' is not one of: %s", k->section, k->key, item ? ": " : " = ",
+             value, list);
+    const char *s = feed_cfg_suggest_choice(k->choices, value);
+    if (s) snprintf(m->hint, sizeof m->hint, "did you mean '%s'?", s);
+    else snprintf(m->hint, sizeof m->hint, "%s", k->doc);
+    return -1;
+}
+
+/* Item i of an INT_LIST (an integer in range) or ENUM_LIST (a choice, each at most once) into
+ * vals[i]; vals[0..i-1] hold the items before. Returns 0, or -1 with m filled. */
+static int parse_list_item(const feed_cfg_key *k, const char *item, int i, int *vals, feed_cfg_msg *m) {
+    if (k->type == FEED_CFG_ENUM_LIST) {
+        int c = choice_index(k, item, 1, m);
+        if (c < 0) return -1;
+        for (int j = 0; j < i; j++)
+            if (vals[j] == c) {
+                snprintf(m->msg, sizeof m->msg, "%s.%s lists '%.100s' twice", k->section, k->key, item);
+                snprintf(m->hint, sizeof m->hint, "give each value once");
+                return -1;
+            }
+        vals[i] = c;
+        return 0;
+    }
+    long long v;
+    if (!parse_int(item, &v)) {
+        snprintf(m->msg, sizeof m->msg, "%s.%s: item %d '%.100s' is not an integer", k->section, k->key, i + 1, item);
+        snprintf(m->hint, sizeof m->hint, "%s", k->doc);
+        return -1;
+    }
+    if (range_error(k, (double)v, m)) return -1;
+    vals[i] = (int)v;
+    return 0;
+}
+
 int feed_cfg_set_value(feed_config *cfg, int id, const char *value, feed_cfg_msg *m) {
     const feed_cfg_key *k = &feed_cfg_keys[id];
     m->msg[0] = m->hint[0] = 0;
     void *f = field(cfg, id);
-    if (!*value && (k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_PATH_LIST)) {
+    if (!*value && (k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_ENUM_LIST)) {
         feed_cfg_free_value(cfg, id); /* an empty list */
         return 0;
     }
@@ -177,19 +223,10 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, feed_cfg_msg
         return -1;
     }
     case FEED_CFG_ENUM: {
-        for (int i = 0; k->choices[i]; i++)
-            if (strcasecmp(value, k->choices[i]) == 0) return *(int *)f = i, 0;
-        char list[512] = "";
-        for (int i = 0; k->choices[i]; i++) {
-            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-            strncat(list, k->choices[i], sizeof list - strlen(list) - 1);
-        }
-        snprintf(m->msg, sizeof m->msg, "%s.%s = '%.200s' is not one of: %s", k->section, k->key,
-                 value, list);
-        const char *s = feed_cfg_suggest_choice(k->choices, value);
-        if (s) snprintf(m->hint, sizeof m->hint, "did you mean '%s'?", s);
-        else snprintf(m->hint, sizeof m->hint, "%s", k->doc);
-        return -1;
+        int i = choice_index(k, value, 0, m);
+        if (i < 0) return -1;
+        *(int *)f = i;
+        return 0;
     }
     case FEED_CFG_STRING:
     case FEED_CFG_DIR:
@@ -200,27 +237,19 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, feed_cfg_msg
         *s = feed_xstrdup(value);
         return 0;
     }
-    case FEED_CFG_INT_LIST: {
+    case FEED_CFG_INT_LIST:
+    case FEED_CFG_ENUM_LIST: {
         char **items;
         int n;
         if (split_list(value, &items, &n)) {
             type_error(k, value, m);
-            snprintf(m->hint, sizeof m->hint, "an empty item between commas; e.g. 60,120,160");
+            snprintf(m->hint, sizeof m->hint, "an empty item between commas%s",
+                     k->type == FEED_CFG_INT_LIST ? "; e.g. 60,120,160" : "");
             return -1;
         }
-        int *vals = feed_xmalloc(sizeof(int) * n, "config int list");
-        for (int i = 0; i < n; i++) {
-            long long v;
-            if (!parse_int(items[i], &v)) {
-                snprintf(m->msg, sizeof m->msg, "%s.%s: item %d '%.100s' is not an integer",
-                         k->section, k->key, i + 1, items[i]);
-                snprintf(m->hint, sizeof m->hint, "%s", k->doc);
-                free(vals), free_items(items, n);
-                return -1;
-            }
-            if (range_error(k, (double)v, m)) return free(vals), free_items(items, n), -1;
-            vals[i] = (int)v;
-        }
+        int *vals = feed_xmalloc(sizeof(int) * n, "config list");
+        for (int i = 0; i < n; i++)
+            if (parse_list_item(k, items[i], i, vals, m) != 0) return free(vals), free_items(items, n), -1;
         free_items(items, n);
         feed_int_list *l = f;
         free(l->v);
@@ -293,6 +322,13 @@ const char *feed_cfg_format_value(const feed_config *cfg, int id, char *buf, siz
             n += snprintf(buf + n, cap - n, "%s%d", i ? "," : "", l->v[i]);
         break;
     }
+    case FEED_CFG_ENUM_LIST: {
+        const feed_int_list *l = f;
+        size_t n = 0;
+        for (int i = 0; i < l->n && n < cap; i++)
+            n += snprintf(buf + n, cap - n, "%s%s", i ? "," : "", k->choices[l->v[i]]);
+        break;
+    }
     case FEED_CFG_PATH_LIST: {
         const feed_str_list *l = f;
         size_t n = 0;
@@ -310,7 +346,8 @@ void feed_cfg_free_value(feed_config *cfg, int id) {
     case FEED_CFG_STRING:
     case FEED_CFG_DIR:
     case FEED_CFG_PATH: free(*(char **)f), *(char **)f = NULL; break;
-    case FEED_CFG_INT_LIST: free(((feed_int_list *)f)->v), memset(f, 0, sizeof(feed_int_list)); break;
+    case FEED_CFG_INT_LIST:
+    case FEED_CFG_ENUM_LIST: free(((feed_int_list *)f)->v), memset(f, 0, sizeof(feed_int_list)); break;
     case FEED_CFG_PATH_LIST: {
         feed_str_list *l = f;
         free_items(l->v, l->n);

@@ -28,7 +28,6 @@ typedef struct {
     char model_name[64]; /* canonical, e.g. "resnet20-b": the checkpoint's arch */
     feed_net *net;
     float *momentum;  /* flat, the engine's parameter layout */
-    size_t n_flat;
     feed_sgd sgd;
     feed_lr_schedule sched;
     int B, classes;
@@ -43,6 +42,19 @@ typedef struct {
     const feed_train_extension *ext;
     int64_t *idx;     /* (B) sample indices of the current batch, for extensions */
 } trainer;
+
+float *feed_sgd_add_net(feed_sgd *sgd, feed_net *net) {
+    size_t n;
+    float *params = feed_net_params(net, &n), *grads = feed_net_grads(net, NULL);
+    float *momentum = feed_xaligned((n ? n : 1) * sizeof(float), "momentum buffers");
+    memset(momentum, 0, (n ? n : 1) * sizeof(float));
+    for (int i = 0; i < feed_net_num_entries(net); i++) {
+        const feed_param_info *e = feed_net_entry(net, i);
+        if (e->kind == FEED_PARAM)
+            feed_sgd_add_param(sgd, params + e->offset, grads + e->offset, momentum + e->offset, e->len, e->decay);
+    }
+    return momentum;
+}
 
 feed_loader_config feed_train_loader_config(const feed_config *cfg, int B, uint64_t seed) {
     feed_loader_config lc = feed_loader_config_train(B, seed);
@@ -89,21 +101,12 @@ static void setup(trainer *t, const feed_train_job *job) {
     t->spec = feed_model_spec_from_config(cfg, t->ds, t->B);
     feed_model_name(&t->spec, t->model_name, sizeof t->model_name);
     t->net = feed_model_create(&t->spec, job->seed, false);
-    float *params = feed_net_params(t->net, &t->n_flat);
-    float *grads = feed_net_grads(t->net, &t->n_flat);
-    t->momentum = feed_xaligned(t->n_flat * sizeof(float), "momentum buffers");
-    memset(t->momentum, 0, t->n_flat * sizeof(float));
     feed_sgd_config sc = {.momentum = (float)cfg->train.momentum,
                           .dampening = 0,
                           .weight_decay = (float)cfg->train.weight_decay,
                           .nesterov = cfg->train.nesterov && cfg->train.momentum > 0};
     feed_sgd_init(&t->sgd, sc);
-    for (int i = 0; i < feed_net_num_entries(t->net); i++) {
-        const feed_param_info *e = feed_net_entry(t->net, i);
-        if (e->kind != FEED_PARAM) continue;
-        feed_sgd_add_param(&t->sgd, params + e->offset, grads + e->offset, t->momentum + e->offset,
-                           e->len, e->decay);
-    }
+    t->momentum = feed_sgd_add_net(&t->sgd, t->net);
     t->ext = job->ext;
     if (t->ext && t->ext->setup) t->ext->setup(t->ext->self, t->net, &t->sgd);
     t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
@@ -205,9 +208,13 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         const float *logits = feed_net_output(t->net);
         double loss = feed_ce_forward_backward(logits, t->y, n, t->classes,
                                                (float)cfg->train.label_smoothing, t->dlogits);
-        if (t->ext && t->ext->feature_loss) {
+        if (t->ext && t->ext->ce_weight != 1.0) {
+            float w = (float)t->ext->ce_weight;
+            for (size_t i = 0; i < (size_t)n * t->classes; i++) t->dlogits[i] *= w;
+        }
+        if (t->ext && t->ext->add_loss) {
             feed_loader_batch_indices(t->train_ld, t->epoch, s, t->idx);
-            t->ext->feature_loss(t->ext->self, t->net, t->global_step, t->idx, n);
+            t->ext->add_loss(t->ext->self, t->net, t->global_step, t->idx, n, logits, t->dlogits);
         }
         errors += feed_count_errors(logits, t->y, n, t->classes);
         feed_net_backward(t->net, t->dlogits);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "feed/loss_feed.h"
-#include "feed/pfeed.h"
+#include "feed/distill_modules.h"
 #include "feed_test.h"
 #include "fixture_read.h"
 

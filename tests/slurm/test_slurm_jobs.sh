@@ -171,7 +171,7 @@ if [ $pfeed -eq 1 ]; then
   expect "pFEED job started after the teacher job ended (afterok)" \
     [ "$(epoch_of "$(field "$bid" StartTime)")" -ge "$(epoch_of "$(field "$tid" EndTime)")" ]
   expect "pFEED job took the teachers from the teacher job's run folder" \
-    grep -q "feed.teachers=runs/fashion_teachers/teacher_0.h5,runs/fashion_teachers/teacher_1.h5,runs/fashion_teachers/teacher_2.h5" "$pfeed_log"
+    grep -q "distill.teachers=runs/fashion_teachers/teacher_0.h5,runs/fashion_teachers/teacher_1.h5,runs/fashion_teachers/teacher_2.h5" "$pfeed_log"
   expect "pFEED job ran 4 ranks x 1 thread" grep -q "4 ranks x 1 threads" "$pfeed_log"
   expect "pFEED log says the run finished" grep -q "run finished" "$pfeed_log"
   "$py" "$check_py" pfeed runs/fashion_pfeed --epochs 2 || failures=$((failures + 1))

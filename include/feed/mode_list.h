@@ -1,0 +1,25 @@
+/* mode_list.h - the one list of feed_mpi's modes (run.mode). Adding a mode is a row here and
+ * its file src/app/mode_<name>.c; the config's choices, `feed_mpi --help`, the dispatch, the
+ * rank-count check and `--check`'s launch line are all generated from this list.
+ *
+ *   X(ID, name, entry function, rank count function, --check function, rank layout, description)
+ *
+ * The rank count function (src/app/modes.c) returns the number of MPI ranks a config needs,
+ * or 0 when any number works; the --check function (NULL: none) checks what the mode adds
+ * to the data set and model (modes.h). */
+#ifndef FEED_MODE_LIST_H
+#define FEED_MODE_LIST_H
+
+#define FEED_MODE_LIST(X)                                                                          \
+    X(SCRATCH, scratch, feed_mode_scratch, feed_ranks_any, NULL, "rank r trains teacher r with seed run.seed + r", \
+      "train N independent networks with cross-entropy, one per rank (the teachers)")              \
+    X(DISTILL, distill, feed_mode_distill, feed_ranks_distill, feed_distill_check,                                     \
+      "rank 0 = student, rank n = teacher n (distill.source = mpi)",                               \
+      "train the student ([model]) with cross-entropy plus the distillation terms of "            \
+      "distill.terms (feed, kd, at, l1, ft) from the teachers of distill.teachers")               \
+    X(PFEED, pfeed, feed_mode_distill, feed_ranks_distill, feed_distill_check,                                         \
+      "rank 0 = student, rank n = teacher n (distill.source = mpi)",                               \
+      "parallel FEED: distill with terms = feed (one NTL per teacher, each teacher rank streams "  \
+      "its final feature map)")
+
+#endif

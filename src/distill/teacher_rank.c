@@ -1,0 +1,69 @@
+/* teacher_rank.c - rank n >= 1 of a distill job with distill.source = mpi: frozen teacher n
+ * computes the student's minibatches itself (same loader, same seed) and streams the payload
+ * the job's terms need (teacher_outputs.h) for every step. Stateless: on resume it starts
+ * where the student says. The student's side is source_mpi.c. */
+#include <mpi.h>
+#include <stdlib.h>
+
+#include "feed/check.h"
+#include "feed/distill.h"
+#include "feed/distill_term.h"
+#include "feed/feature_transport.h"
+#include "feed/signals.h"
+#include "feed/teacher.h"
+#include "feed/train.h"
+
+int feed_distill_teacher_rank(const feed_run_ctx *ctx) {
+    const feed_config *cfg = ctx->cfg;
+    int n = ctx->rank; /* teacher n of 1..N */
+    /* SIGUSR1/SIGTERM reach every rank under srun/mpirun: the student acts on them and tells
+     * the teachers to stop; here they must only not end the process. */
+    feed_signals_install();
+
+    feed_dataset *ds = feed_dataset_open(cfg->data.path);
+    int B = cfg->train.batch;
+    feed_loader_config lc = feed_train_loader_config(cfg, B, (uint64_t)cfg->run.seed);
+    feed_loader *ld = feed_loader_create(ds, &lc);
+    feed_teacher *teacher = feed_teacher_open(cfg, n - 1, ds, feed_terms_outputs(cfg), B);
+    feed_teacher_layout layout = *feed_teacher_get_layout(teacher);
+    CHECK_MPI(MPI_Gather(&layout, FEED_TEACHER_LAYOUT_INTS, MPI_INT, NULL, FEED_TEACHER_LAYOUT_INTS, MPI_INT, 0,
+                         MPI_COMM_WORLD));
+    long long start[3]; /* epoch, step in epoch, global step: the student's starting point */
+    CHECK_MPI(MPI_Bcast(start, 3, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
+
+    feed_feature_sender_config sc = {
+        .comm = MPI_COMM_WORLD,
+        .student_rank = 0,
+        .teacher_index = n,
+        .elems_per_step = feed_teacher_payload_elems(&layout),
+        .dtype = (feed_wire_dtype)cfg->transport.dtype,
+        .credits = cfg->transport.credits,
+        .first_step = start[2],
+        /* The student pauses for evaluation and checkpoints; if it dies, MPI ends the job. */
+        .timeout_s = 0,
+    };
+    feed_feature_sender *tx = feed_feature_sender_create(&sc);
+
+    float *x = feed_xaligned(sizeof(float) * (size_t)B * ds->channels * ds->height * ds->width, "input batch");
+    int32_t *y = feed_xmalloc(sizeof(int32_t) * (size_t)B, "labels");
+    int64_t *idx = feed_xmalloc(sizeof(int64_t) * (size_t)B, "indices");
+    int64_t steps = feed_loader_steps_per_epoch(ld), step = start[2];
+    for (int64_t epoch = start[0], s = start[1]; epoch < cfg->train.epochs; epoch++, s = 0) {
+        for (; s < steps; s++, step++) {
+            float *payload = feed_feature_sender_acquire(tx, step);
+            if (!payload) goto stream_ended;
+            int got = feed_loader_batch(ld, epoch, s, x, y);
+            feed_loader_batch_indices(ld, epoch, s, idx);
+            feed_teacher_compute(teacher, x, payload);
+            if (!feed_feature_sender_post(tx, step, feed_batch_id(idx, got))) goto stream_ended;
+        }
+    }
+stream_ended:
+    feed_feature_sender_finish(tx);
+    feed_feature_sender_destroy(tx);
+    free(x), free(y), free(idx);
+    feed_teacher_free(teacher);
+    feed_loader_destroy(ld);
+    feed_dataset_close(ds);
+    return 0;
+}
