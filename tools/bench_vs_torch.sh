@@ -9,9 +9,8 @@
 # --teachers N given teacher outputs (default 5); both programs get --teachers N for them.
 # Each round runs, for each WHAT, feed_bench then PyTorch (channels_last, the faster PyTorch
 # layout here) one after the other, so both see the same machine state; rounds repeat that to
-# expose drift. The default model is the engine issue's: ResNet-56, 100 classes, batch 128,
-# 32x32. Prints every measurement line of both programs, then per WHAT the median img/s of
-# each and their ratio:
+# expose drift. The default model is ResNet-56, 100 classes, batch 128, 32x32. Prints every
+# measurement line of both programs, then per WHAT the median img/s of each and their ratio:
 #   summary <what> feed_img_per_s=<x> torch_cl_img_per_s=<y> ratio=<x/y> feed_rss_mb=<a> torch_rss_mb=<b> rounds=<n>
 # Targets the README states: train >= 1.3x, forward >= 1.4x, every *-step with 5 teachers
 # >= 1.3x, peak RSS no larger than PyTorch's. Run it on an otherwise idle machine; the script

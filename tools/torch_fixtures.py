@@ -40,7 +40,7 @@ root attributes  arch (str: resnet_cifar | wrn | resnext | resnet_imagenet), mod
 /logits          (B,num_classes) train-mode forward at the initial weights
 /loss            scalar float32: cross-entropy, mean over the batch
 /feats/<name>    taps of that forward: the stage outputs layer1..layer3 (..layer4 for
-                 resnet18) and final (FEED.md's final feature map)
+                 resnet18) and final (the final feature map, docs/methods.md)
 /grads/<key>     d loss / d parameter for every parameter (not for buffers), train-mode BN
 /bn_after_forward/<key>   every BN buffer (running_mean, running_var, num_batches_tracked)
                  after that single train-mode forward

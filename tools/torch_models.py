@@ -1,13 +1,13 @@
 """torch_models.py - PyTorch reference definitions of every network feed_mpi trains.
 
 These models are the ground truth the C engine (src/nn/) is compared against: same layer
-order, same state_dict keys (DESIGN.md: checkpoint key = state_dict key with '.' -> '/'),
+order, same state_dict keys (docs/checkpoint.md: checkpoint key = state_dict key with '.' -> '/'),
 same initialisation rule. Run with /usr/bin/python3 (Debian's python3-torch 1.13).
 
 Every model takes in_channels and num_classes, and has
     model(x)                   -> logits                      (B, num_classes)
     model.forward_feats(x)     -> (logits, feats)             feats: dict name -> tensor
-feats always holds 'final' (FEED.md's "final feature map": output of the last stage after its
+feats always holds 'final' (the "final feature map" of docs/methods.md: output of the last stage after its
 ReLU, before global average pooling; WRN: after the final BN+ReLU) and one entry per stage
 ('layer1', 'layer2', ...; the raw output of that stage's last block).
 
@@ -57,7 +57,7 @@ ImageNetResNet(depth=18|34)   torchvision resnet18/resnet34 (BasicBlock), same k
     layer{2,3,4}.0.downsample.0.weight (1x1 conv stride 2), .downsample.1.* (BN)
     fc.weight (num_classes,512), fc.bias.   Adaptive average pooling to 1x1.
 
-NTL(c_s, c_t, bn=False)   FEED's non-linear transformation layer (FEED.md):
+NTL(c_s, c_t, bn=False)   FEED's non-linear transformation layer (docs/methods.md):
     conv1.{weight,bias} (c_t,c_s,3,3), conv2.{weight,bias} (c_t,c_t,3,3), conv3.{...}
     each conv stride 1 pad 1, followed by LeakyReLU(0.1); with bn=True a BN (bn1..bn3) sits
     between each conv and its LeakyReLU. Kaiming-normal (fan_out) weights; biases keep

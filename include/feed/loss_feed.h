@@ -1,4 +1,4 @@
-/* loss_feed.h - FEED's normalised L1 loss between two feature maps (../shared/FEED.md).
+/* loss_feed.h - FEED's normalised L1 loss between two feature maps (docs/methods.md, "FEED").
  *
  * Inputs are plain NCHW float arrays viewed as B rows of D = C*H*W elements:
  *   v  (B, D)  the student side: NTL_n(x^S) for pFEED, x^S itself for the L1 baseline

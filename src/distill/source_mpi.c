@@ -18,7 +18,6 @@
 typedef struct {
     feed_teacher_source base;
     const feed_config *cfg;
-    int outputs;
     int *ranks;    /* [N] rank of teacher k: k + 1 */
     size_t *elems; /* [N] payload floats per step */
     feed_feature_receiver *rx;
@@ -70,7 +69,6 @@ feed_teacher_source *feed_source_mpi_create(const feed_config *cfg, int outputs,
     int N = cfg->distill.teachers.n;
     p->base = (feed_teacher_source){.ops = &mpi_ops, .n_teachers = N};
     p->cfg = cfg;
-    p->outputs = outputs;
     feed_teacher_layout *all = feed_xcalloc((size_t)N + 1, sizeof *all, "teacher layouts");
     feed_teacher_layout mine = {.outputs = outputs, .batch = batch}; /* rank 0 contributes a placeholder */
     CHECK_MPI(MPI_Gather(&mine, FEED_TEACHER_LAYOUT_INTS, MPI_INT, all, FEED_TEACHER_LAYOUT_INTS, MPI_INT, 0,

@@ -1,7 +1,7 @@
 /* fma_peak.c - measure the fp32 FMA peak (see feed/fma_peak.h).
  *
- * Why measure instead of quoting a number: the issue's "310 GFLOP/s" is OpenBLAS sgemm, not
- * the hardware's limit, so oneDNN convolutions report > 100% of it. Each thread runs twelve
+ * Why measure instead of quoting a number: a quoted "310 GFLOP/s" for this CPU is OpenBLAS sgemm,
+ * not the hardware's limit, so oneDNN convolutions report > 100% of it. Each thread runs twelve
  * independent FMA chains (enough to cover the FMA latency x units on current x86 cores) for
  * a fixed count; peak = flops / wall time of the slowest thread, best of three tries (the
  * first can run before the clock has ramped up). Compiled for the ISA with target

@@ -10,7 +10,7 @@ margin of its kink during the fixture's forward passes (the first one and the 3 
 gradient and every weight after the 3 steps and (3) PyTorch's own fp32 gradients and weights
 after 3 steps move by less than SENSITIVITY when the initial weights are perturbed by a
 relative +-1e-6 (the size of rounding differences between two fp32 implementations).
-Every criterion uses PyTorch alone. test_nn_vs_torch then holds these to the issue's
+Every criterion uses PyTorch alone. test_nn_vs_torch then holds these to its strict
 tolerances.
 
 Why: two fp32 implementations that sum in different orders differ by about 1e-6 in every

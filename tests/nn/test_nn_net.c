@@ -25,7 +25,7 @@ static void param_counts(void) {
         int classes, hw;
         size_t count;
     } known[] = {
-        {"resnet56", 100, 32, 861620},    /* FEED.md / issue */
+        {"resnet56", 100, 32, 861620},    /* 861,620 parameters, as in PyTorch */
         {"resnet18", 1000, 32, 11689512}, /* torchvision */
         {"resnet34", 1000, 32, 21797672}, /* torchvision */
     };

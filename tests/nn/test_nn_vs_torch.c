@@ -17,7 +17,7 @@
  * Two modes:
  *   strict  for tests/nn/nn_fixtures.py's fixtures (small inputs, seeds without near-ties,
  *           PyTorch fp32 = fp64 within 1e-5, stable under a 1e-6 weight perturbation):
- *           every check at the issue's tolerance.
+ *           every check at the strict tolerance.
  *   noise   for tools/torch_fixtures.py's default fixtures: the forward checks stay strict;
  *           a gradient or weight after 3 steps is held to max(tolerance, 10 x PyTorch's own
  *           fp32-vs-fp64 difference (/fp32_noise), 10 x our own sensitivity), where the
@@ -223,7 +223,7 @@ static void free_result(feed_net *net, run_result *r) {
     free(r->after3);
 }
 
-static int g_strict; /* every check at the tolerances (else noise mode) */
+static int g_strict; /* every check at the strict tolerances (else noise mode) */
 
 /* deconv.h5 (tests/nn/nn_fixtures.py): transposed convolutions against nn.ConvTranspose2d,
  * forward and all gradients, strict. */
