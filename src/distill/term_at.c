@@ -19,6 +19,9 @@ typedef struct {
     float scale;
     float *dx;      /* (B, C, H, W) of the largest stage */
     float *q;       /* (B, H*W) of the largest stage */
+    const float **qt;       /* [n] this stage's teacher maps */
+    double *sample_loss;    /* (B, n) */
+    double *loss;           /* [n] */
     feed_term_losses losses; /* "at_loss_<n>", summed over stages */
 } at_term;
 
@@ -49,6 +52,9 @@ static void *at_create(const feed_term_setup *s) {
     t->scale = feed_term_scale(s->cfg->at.beta / 2, s->cfg->at.beta_reduce, t->n);
     t->dx = feed_xaligned(max_map * sizeof(float), "dL/d(stage output)");
     t->q = feed_xaligned(max_q * sizeof(float), "attention scratch");
+    t->qt = feed_xcalloc((size_t)t->n, sizeof *t->qt, "teacher attention maps");
+    t->sample_loss = feed_xcalloc((size_t)t->dims[0][0] * t->n, sizeof *t->sample_loss, "AT sample losses");
+    t->loss = feed_xcalloc((size_t)t->n, sizeof *t->loss, "AT losses");
     feed_term_losses_init(&t->losses, t->n, "at_loss");
     return t;
 }
@@ -60,8 +66,9 @@ static void at_step(void *self, const feed_term_batch *b) {
         size_t hw = (size_t)d[2] * d[3];
         const float *x = b->taps->get(b->taps->ctx, t->tap[st], NULL); /* (B, C, H, W) */
         memset(t->dx, 0, (size_t)d[0] * d[1] * hw * sizeof(float));
-        for (int k = 0; k < t->n; k++)
-            t->losses.sum[k] += feed_at_loss(x, b->teachers[k].attention[st], d[0], d[1], hw, t->scale, t->q, t->dx);
+        for (int k = 0; k < t->n; k++) t->qt[k] = b->teachers[k].attention[st]; /* (B, H*W) */
+        feed_at_loss(x, t->qt, t->n, d[0], d[1], hw, t->scale, t->q, t->sample_loss, t->loss, t->dx);
+        for (int k = 0; k < t->n; k++) t->losses.sum[k] += t->loss[k];
         b->taps->add_grad(b->taps->ctx, t->tap[st], t->dx);
     }
     t->losses.steps++;
@@ -82,7 +89,7 @@ static void at_describe(void *self, int k, char *buf, size_t cap) {
 static void at_destroy(void *self) {
     at_term *t = self;
     feed_term_losses_free(&t->losses);
-    free(t->dx), free(t->q), free(t);
+    free(t->dx), free(t->q), free(t->qt), free(t->sample_loss), free(t->loss), free(t);
 }
 
 const feed_term_ops feed_term_at = {"at", FEED_OUT_ATTENTION, at_create, at_step, NULL, NULL, at_metrics,

@@ -6,8 +6,6 @@
 #include "feed/check.h"
 
 #define NORM_EPS 1e-12
-/* Samples reduced per parallel chunk (partial sums on the stack, added in sample order). */
-#define SAMPLES_PER_CHUNK 64
 
 /* a (D) = mean_c x_c^2 of one sample x (C, D), summed in double; returns ||a||_2. Blocks of
  * the D positions keep the channel loop streaming (contiguous rows, vectorised). */
@@ -42,52 +40,57 @@ void feed_attention_map(const float *x, int batch, int channels, size_t dim, flo
     }
 }
 
-/* One sample: returns sum_i (q_i - qt_i)^2 and adds scale-weighted dL/dx to dx. */
-static double sample_loss(const float *x, const float *qt, int channels, size_t dim, float g_mag, float *q,
-                          float *dx) {
+/* One sample b: the student's map q (D) once, each teacher's sum_i (q_i - qt_t,i)^2 into
+ * sample_loss[t], and, if dx, the scale-weighted gradient of all teachers' losses added. */
+static void sample_loss(const float *x, const float *const *qt, int n, size_t b, int channels, size_t dim,
+                        float g_mag, float *q, double *sample_loss, float *dx) {
     double norm = channel_mean_of_squares(x, channels, dim, q);
     int clamped = !(norm >= NORM_EPS);
     float den = (float)(clamped ? NORM_EPS : norm);
-    double sq = 0, q_dot_g = 0;
-    for (size_t i = 0; i < dim; i++) {
-        q[i] /= den;
-        double d = (double)q[i] - qt[i];
-        sq += d * d;
-        q_dot_g += q[i] * (g_mag * d);
+    for (size_t i = 0; i < dim; i++) q[i] /= den;
+    double q_dot_g = 0; /* sum_t <q, g_t> */
+    for (int t = 0; t < n; t++) {
+        const float *qtb = qt[t] + b * dim;
+        double sq = 0, qg = 0;
+        for (size_t i = 0; i < dim; i++) {
+            double d = (double)q[i] - qtb[i];
+            sq += d * d;
+            qg += q[i] * (g_mag * d);
+        }
+        sample_loss[t] = sq;
+        q_dot_g += qg;
     }
-    if (!dx) return sq;
+    if (!dx) return;
     if (clamped) q_dot_g = 0;
-    for (size_t i = 0; i < dim; i++) {
-        double g = g_mag * ((double)q[i] - qt[i]);
-        q[i] = (float)((g - q[i] * q_dot_g) / den); /* q now holds da */
+    double two_over_c = 2.0 / channels;
+    for (size_t i = 0; i < dim; i++) { /* q[i] becomes da_i * 2 / C, da_i = (sum_t g_t,i - q_i sum_t <q, g_t>) / ||a|| */
+        double g = 0;
+        for (int t = 0; t < n; t++) g += g_mag * ((double)q[i] - qt[t][b * dim + i]);
+        q[i] = (float)((g - q[i] * q_dot_g) / den * two_over_c);
     }
-    for (int c = 0; c < channels; c++) {
+    for (int c = 0; c < channels; c++) { /* dA_ci = da_i * 2 A_ci / C */
         const float *xc = x + (size_t)c * dim;
         float *dxc = dx + (size_t)c * dim;
-        for (size_t i = 0; i < dim; i++) dxc[i] += (float)((double)q[i] * 2.0 * xc[i] / channels);
+#pragma omp simd
+        for (size_t i = 0; i < dim; i++) dxc[i] += q[i] * xc[i];
     }
-    return sq;
 }
 
-double feed_at_loss(const float *x, const float *qt, int batch, int channels, size_t dim, float scale,
-                    float *q_scratch, float *dx) {
-    FEED_CHECK(batch > 0 && channels > 0 && dim > 0, "internal: empty map given to the AT loss",
-               "batch %d, channels %d, dim %zu", batch, channels, dim);
+void feed_at_loss(const float *x, const float *const *qt, int n, int batch, int channels, size_t dim, float scale,
+                  float *q, double *sample_losses, double *loss, float *dx) {
+    FEED_CHECK(n > 0 && batch > 0 && channels > 0 && dim > 0, "internal: empty map given to the AT loss",
+               "teachers %d, batch %d, channels %d, dim %zu", n, batch, channels, dim);
     double count = (double)batch * (double)dim;
     float g_mag = (float)(2.0 * scale / count);
-    double total = 0;
-    for (int b0 = 0; b0 < batch; b0 += SAMPLES_PER_CHUNK) {
-        int nb = batch - b0 < SAMPLES_PER_CHUNK ? batch - b0 : SAMPLES_PER_CHUNK;
-        double partial[SAMPLES_PER_CHUNK];
-        int parallel = (size_t)nb * channels * dim >= 65536;
-        (void)parallel;
+    int parallel = (size_t)batch * channels * dim >= 65536;
+    (void)parallel;
 #pragma omp parallel for schedule(static) if (parallel)
-        for (int j = 0; j < nb; j++) {
-            size_t b = (size_t)(b0 + j);
-            partial[j] = sample_loss(x + b * channels * dim, qt + b * dim, channels, dim, g_mag,
-                                     q_scratch + b * dim, dx ? dx + b * channels * dim : NULL);
-        }
-        for (int j = 0; j < nb; j++) total += partial[j];
+    for (int b = 0; b < batch; b++)
+        sample_loss(x + (size_t)b * channels * dim, qt, n, (size_t)b, channels, dim, g_mag, q + (size_t)b * dim,
+                    sample_losses + (size_t)b * n, dx ? dx + (size_t)b * channels * dim : NULL);
+    for (int t = 0; t < n; t++) {
+        double total = 0;
+        for (int b = 0; b < batch; b++) total += sample_losses[(size_t)b * n + t]; /* sample order */
+        loss[t] = total / count;
     }
-    return total / count;
 }
