@@ -1,9 +1,11 @@
-/* feature_transport.h - teacher -> student feature-map transport over MPI (pFEED).
+/* feature_transport.h - teacher -> student feature-map transport over MPI (the mpi teacher
+ * source of a distill job, src/distill/source_mpi.c).
  *
  * Rank 0 trains the student, rank n (1..N) hosts frozen teacher n. For every step t each
- * teacher sends its final feature map (B x C_n x H x W float32, plain NCHW) to the student;
- * the student needs all N maps of step t before its loss. Every rank computes the same
- * minibatch itself: only feature maps and small control messages travel.
+ * teacher sends its payload (teacher_outputs.h: its final feature map B x C_n x H x W, and
+ * whatever else the job's terms need, as one flat float32 array; "map" below) to the
+ * student; the student needs all N maps of step t before its loss. Every rank computes the
+ * same minibatch itself: only teacher outputs and small control messages travel.
  *
  *   teacher n:  acquire(t) -> forward, write map -> post(t)        (runs ahead of the student)
  *   student:    wait(n, t) for every n -> loss ... -> release(t)   (returns one credit)

@@ -31,6 +31,27 @@ static void print_usage(FILE *out) {
             "       feed_mpi --help | --version\n");
 }
 
+/* text as lines of at most `width` columns, the first continuing the current line (which is
+ * at column `indent`), the others indented by `indent`. */
+static void print_wrapped(FILE *out, const char *text, int indent, int width) {
+    int col = indent;
+    while (*text) {
+        int word = (int)strcspn(text, " ");
+        if (col > indent && col + 1 + word > width) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fprintf(out, "%.*s", word, text);
+        col += word;
+        text += word;
+        while (*text == ' ') text++;
+    }
+    fputc('\n', out);
+}
+
 static void print_help(FILE *out) {
     fprintf(out, "feed_mpi - feature-level ensemble knowledge distillation (FEED) on MPI\n\n");
     print_usage(out);
@@ -38,9 +59,11 @@ static void print_help(FILE *out) {
             "\nRun under MPI, e.g.  mpirun -np 3 feed_mpi jobs/fashion_scratch.ini train.epochs=5\n"
             "Overrides after the file name change single keys and are validated like the file.\n"
             "\nMODES (run.mode)\n");
-    for (int i = 0; i < FEED_NUM_MODES; i++)
-        fprintf(out, "  %-10s %s\n             ranks: %s\n", feed_modes[i].name, feed_modes[i].doc,
-                feed_modes[i].layout);
+    for (int i = 0; i < FEED_NUM_MODES; i++) {
+        fprintf(out, "  %-10s ", feed_modes[i].name);
+        print_wrapped(out, feed_modes[i].doc, 13, 92);
+        fprintf(out, "             ranks: %s\n", feed_modes[i].layout);
+    }
     fprintf(out, "\nKEYS (section, key, type, default, allowed values, meaning)\n");
     feed_config_print_reference(out);
     fprintf(out,

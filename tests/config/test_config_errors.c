@@ -64,6 +64,15 @@ static const config_case cases[] = {
     {"name_slash", DATA "[run]\nname = a/b\n", "", 2, {"@:4: run.name must be"}},
     {"pfeed_no_teachers", DATA "[run]\nmode = pfeed\n", "", 2, {"@:4: run.mode = pfeed needs distill.teachers", "teachers = "}},
     {"pfeed_teacher_missing", DATA "[run]\nmode = pfeed\n[distill]\nteachers = data.h5, nope.h5\n", "", 2, {"@:6: distill.teachers: cannot read 'nope.h5'"}},
+    {"terms_unknown", DATA "[distill]\nterms = kd, fed\n", "", 2, {"@:4: distill.terms: 'fed' is not one of: feed, kd, at, l1, ft", "did you mean 'feed'"}},
+    {"terms_twice", DATA "[distill]\nterms = kd, at, kd\n", "", 2, {"@:4: distill.terms lists 'kd' twice", "give each value once"}},
+    {"distill_no_terms", DATA "[run]\nmode = distill\n[distill]\nteachers = data.h5\nterms =\n", "", 2, {"@:7: distill.terms is empty", "terms = kd, feed"}},
+    {"pfeed_other_terms", DATA "[run]\nmode = pfeed\n[distill]\nteachers = data.h5\nterms = kd\n", "", 2, {"@:7: run.mode = pfeed trains with terms = feed only", "use run.mode = distill"}},
+    {"ce_weight_bad", DATA "[distill]\nce_weight = heavy\n", "", 2, {"@:4: distill.ce_weight = 'heavy' is neither auto nor a number >= 0"}},
+    {"ce_weight_auto_negative", DATA "[distill]\nterms = kd\n[kd]\nalpha = 2\n", "", 2, {"@:6: distill.ce_weight = auto is 1 - kd.alpha", "set distill.ce_weight"}},
+    {"paraphrasers_count", DATA "[run]\nmode = distill\n[distill]\nteachers = data.h5, data.h5\nterms = ft\n[ft]\nparaphrasers = data.h5\n", "", 2, {"@:9: ft.paraphrasers lists 1 file for 2 teachers"}},
+    {"moved_key", DATA "[feed]\nteachers = data.h5\n", "", 2, {"@:4: unknown key 'teachers' in section [feed]", "it moved: use [distill] teachers"}},
+    {"moved_key_override", DATA, "feed.local_teachers=true", 2, {"unknown key 'local_teachers'", "it moved: use [distill] source = local"}},
     {"override_unknown", DATA, "train.epoch=3", 2, {"command line: 'train.epoch=3': unknown key 'epoch'", "did you mean 'epochs'"}},
     {"override_malformed", DATA, "epochs3", 2, {"command line: 'epochs3': not a section.key=value override"}},
     {"override_range", DATA, "train.batch=-4", 2, {"command line: 'train.batch=-4': train.batch = -4 is out of range"}},
@@ -76,6 +85,7 @@ static const config_case cases[] = {
     {"valid_override_fixes_path", "[data]\npath = nope.h5\n", "data.path=data.h5", 0, {"# effective configuration"}},
     {"valid_crlf_colon_comments", "[data]\r\npath: data.h5\r\n[train]\r\n  epochs = 5 ; inline\r\nnesterov = OFF # too\r\n", "", 0, {"# effective configuration"}},
     {"valid_case_insensitive_enum", DATA "[model]\narch = ResNet20\nshortcut = a\n", "", 0, {"# effective configuration"}},
+    {"valid_distill_terms", DATA "[run]\nmode = distill\n[distill]\nteachers = data.h5\nterms = KD, feed\nce_weight = 0.5\n", "", 0, {"terms = kd,feed", "ce_weight = 0.5"}},
 };
 
 static void write_case(const config_case *c, const char *path) {
