@@ -140,6 +140,12 @@ typedef struct feed_config {
         double paraphraser_lr;
         feed_str_list paraphrasers;
     } ft;
+    struct {
+        char *teacher;       /* generation 0's checkpoint; NULL: trained in the job */
+        int generations;     /* K */
+        int lag_epochs;      /* 0: strict (a generation starts when the one before ended) */
+        feed_int_list terms; /* enum feed_term_id */
+    } sfeed;
 
     /* Where each key's value came from (index = key id): 0 = default, >0 = line in `file`,
      * <0 = -(argument index) of a command-line override. */
@@ -203,7 +209,9 @@ int feed_edit_distance(const char *a, const char *b);
 /* The cross-entropy weight of a distillation job: distill.ce_weight, where "auto" is
  * 1 - kd.alpha when the terms include kd (Hinton's (1-a) CE + a T^2 KL) and 1 otherwise. */
 double feed_cfg_ce_weight(const feed_config *cfg);
-/* 1 if distill.terms holds term `id` (enum feed_term_id). */
+/* The terms the student learns with: sfeed.terms in run.mode = sfeed, else distill.terms. */
+const feed_int_list *feed_cfg_terms(const feed_config *cfg);
+/* 1 if those terms hold term `id` (enum feed_term_id). */
 bool feed_cfg_has_term(const feed_config *cfg, int id);
 
 /* Value of key `id` formatted as INI text (buf). */

@@ -21,8 +21,31 @@
 #include "feed/app.h"
 #include "feed/dataset.h"
 #include "feed/models.h"
+#include "feed/teacher_source.h"
+#include "feed/train.h"
 
-int feed_distill_student(const feed_run_ctx *ctx);
+/* The distillation part of a student's training: what it learns from and how. */
+typedef struct {
+    const feed_config *cfg;
+    const feed_int_list *terms; /* enum feed_term_id: distill.terms, or sfeed.terms */
+    int n_teachers;
+    uint64_t seed;              /* the student's seed (its term modules' seeds derive from it) */
+    /* Builds the teacher source when the student exists (for mpi: collective with the teacher
+     * ranks), for teachers computing `outputs` on batches of `batch`. */
+    feed_teacher_source *(*make_source)(void *ctx, int outputs, int batch);
+    void *source_ctx;
+} feed_distill_spec;
+
+typedef struct feed_distill_student feed_distill_student;
+feed_distill_student *feed_distill_student_create(const feed_distill_spec *spec);
+/* Its hooks into the training loop (train.h); valid as long as the object. */
+feed_train_extension feed_distill_student_extension(feed_distill_student *d);
+/* The source it made (NULL before the training loop's setup). */
+feed_teacher_source *feed_distill_student_source(feed_distill_student *d);
+void feed_distill_student_free(feed_distill_student *d);
+
+/* The ranks of run.mode = distill / pfeed. */
+int feed_distill_student_rank(const feed_run_ctx *ctx);
 int feed_distill_teacher_rank(const feed_run_ctx *ctx);
 
 /* `feed_mpi --check` of a distill job after the data set and student model were checked:

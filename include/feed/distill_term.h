@@ -40,6 +40,7 @@ typedef struct {
     const feed_config *cfg;
     const feed_student_taps *taps;       /* shapes are read at create */
     int batch, classes;                  /* B, K of the student's logits */
+    uint64_t seed;                       /* the student's seed: modules' seeds derive from it */
     feed_sgd *sgd;                       /* the student's optimizer: register parameters here */
     int n_teachers;
     const feed_teacher_layout *teachers; /* [n_teachers] */
@@ -75,7 +76,7 @@ typedef struct feed_term_ops {
 extern const feed_term_ops *const feed_term_table[FEED_NUM_TERMS];
 extern const feed_term_ops feed_term_feed, feed_term_kd, feed_term_at, feed_term_l1, feed_term_ft;
 
-/* The teacher outputs distill.terms need together. */
+/* The teacher outputs the job's terms (feed_cfg_terms) need together. */
 int feed_terms_outputs(const feed_config *cfg);
 
 /* Per-teacher losses of a term averaged over the steps of an epoch, reported as the metrics

@@ -44,8 +44,8 @@ void feed_metrics_close(feed_metrics_log *log);
 /* --- standard output (rank 0) --- */
 
 /* Collective over comm (the ranks that train together): gathers every rank's figures and
- * the first rank of comm prints one line. */
-void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double eta_seconds,
+ * the first rank of comm prints one line, starting with "<label>: " when label is not NULL. */
+void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double eta_seconds, const char *label,
                        MPI_Comm comm);
 
 /* Live progress line on a terminal (rank 0 only; rate-limited; no-op when not a tty). */

@@ -20,6 +20,11 @@
     X(PFEED, pfeed, feed_mode_distill, feed_ranks_distill, feed_distill_check,                                         \
       "rank 0 = student, rank n = teacher n (distill.source = mpi)",                               \
       "parallel FEED: distill with terms = feed (one NTL per teacher, each teacher rank streams "  \
-      "its final feature map)")
+      "its final feature map)")                                                                    \
+    X(SFEED, sfeed, feed_mode_sfeed, feed_ranks_sfeed, feed_sfeed_check_job,                        \
+      "rank r trains generation r + 1; with sfeed.teacher empty rank 0 trains generation 0 and "   \
+      "rank r generation r",                                                                       \
+      "sequential FEED (or BAN with terms = kd): generations 1..K of the student, each learning "  \
+      "from the one before with sfeed.terms, pipelined across ranks (sfeed.lag_epochs)")
 
 #endif

@@ -31,7 +31,12 @@ feed_teacher_layout feed_teacher_layout_of(feed_net *net, int outputs, int facto
 /* Teacher n (0-based) of distill.teachers computing `outputs` (FEED_OUT_* mask); FT's
  * paraphraser is loaded or trained here (paraphraser.h). */
 feed_teacher *feed_teacher_open(const feed_config *cfg, int n, const feed_dataset *ds, int outputs, int batch);
+/* A teacher around a network the caller built (inference-only, the model tail's taps); it
+ * takes the network over. FEED_OUT_FACTOR is not available this way. */
+feed_teacher *feed_teacher_wrap(feed_net *net, int outputs);
 const feed_teacher_layout *feed_teacher_get_layout(const feed_teacher *t);
+/* The teacher's network (e.g. to set new weights between epochs). */
+feed_net *feed_teacher_net(feed_teacher *t);
 /* Forward the minibatch x (B, C, H, W) and write its payload. */
 void feed_teacher_compute(feed_teacher *t, const float *x, float *payload);
 void feed_teacher_free(feed_teacher *t);

@@ -1,7 +1,7 @@
 /* teacher_source.h - where a distillation job's teacher outputs come from: the student's side
  * of the seam between teachers and terms (terms read payloads and never know the source).
  *
- *   feed_teacher_source *src = feed_teacher_source_create(cfg, outputs, B);
+ *   feed_teacher_source *src = feed_source_mpi_create(cfg, outputs, B);   (or _local_)
  *   src->layouts[k]                              teacher k's outputs (0-based k)
  *   feed_source_start(src, epoch, step_in_epoch, global_step)      once, after resume
  *   per step:  payload_k = feed_source_get(src, k, step, batch_id, &waited_s)   for each k
@@ -15,7 +15,9 @@
  *          payloads over the feature transport (feature_transport.h); creating it is
  *          collective with those ranks (src/distill/teacher_rank.c);
  *   local  the teachers run in this process on their own copy of the loader, computed when
- *          the student asks for a step; no waiting, the same bits as mpi.
+ *          the student asks for a step; no waiting, the same bits as mpi. sfeed generations
+ *          use it with the generation before as the teacher, its weights swapped between
+ *          epochs (generation.c).
  * The payload of step t may only be asked for at step t; batch_id (feed_batch_id of the
  * student's sample indices) is checked against the teacher's, so a teacher on another
  * minibatch fails loudly. waited_s receives how long the call blocked (teacher-bound time).
@@ -45,10 +47,14 @@ struct feed_teacher_source {
     feed_teacher_layout *layouts; /* [n_teachers], owned by the implementation */
 };
 
-/* The source distill.source names, for teachers computing `outputs` on batches of `batch`. */
-feed_teacher_source *feed_teacher_source_create(const feed_config *cfg, int outputs, int batch);
+/* The teachers of distill.teachers computing `outputs` on batches of `batch`. */
 feed_teacher_source *feed_source_mpi_create(const feed_config *cfg, int outputs, int batch);
 feed_teacher_source *feed_source_local_create(const feed_config *cfg, int outputs, int batch);
+/* In-process teachers given as objects (teacher.h; the source takes them over), on the
+ * minibatches of the loader [data] describes with `seed` (the student's). */
+struct feed_teacher;
+feed_teacher_source *feed_source_local_from(const feed_config *cfg, struct feed_teacher **teachers, int n,
+                                            uint64_t seed, int batch);
 
 static inline void feed_source_start(feed_teacher_source *s, int64_t epoch, int64_t step_in_epoch, int64_t step) {
     s->ops->start(s, epoch, step_in_epoch, step);

@@ -44,6 +44,17 @@ void feed_net_load(const feed_ckpt *ck, feed_net *net, const char *group);
 void feed_net_save_flat(feed_ckpt_writer *w, feed_net *net, const float *flat, const char *group);
 void feed_net_load_flat(const feed_ckpt *ck, feed_net *net, float *flat, const char *group);
 
+/* ---- a network's weights as one byte string (net_snapshot.c) ----
+ * Every parameter and buffer in entry order, plain PyTorch layout, raw bytes (float32, and
+ * int64 for num_batches_tracked): what sfeed sends from one generation to the next. Setting a
+ * snapshot gives the same bits as loading the /model of a checkpoint written from the same
+ * network. */
+size_t feed_net_snapshot_bytes(const feed_net *net);
+void feed_net_snapshot_get(const feed_net *net, void *buf);
+void feed_net_snapshot_set(feed_net *net, const void *buf);
+/* The snapshot of a checkpoint's /<group> for a network of net's architecture. */
+void feed_net_snapshot_read(const feed_ckpt *ck, const feed_net *net, const char *group, void *buf);
+
 /* ---- evaluation (evaluate.c) ---- */
 
 typedef struct {
@@ -86,15 +97,23 @@ typedef struct feed_train_extension {
     void (*restore)(void *self, const feed_ckpt *ck);
     /* Training starts (fresh or resumed) at this global step. */
     void (*start)(void *self, int64_t epoch, int64_t step_in_epoch, int64_t global_step);
+    /* Before the first step of `epoch` (0-based; also when resuming inside it): may wait for
+       what the epoch needs. Returns false when a stop signal came meanwhile: the run then
+       checkpoints where it is and ends as if stopped. */
+    bool (*epoch_begin)(void *self, int64_t epoch);
     /* After the student's training forward of `global_step` on the samples idx[0..n-1]:
        add the extension's gradients to dlogits (B, K; it holds ce_weight * dCE/dlogits) and to
        the student's taps (feed_net_tap_add_grad). Its losses are its own metrics
        (train_loss stays the cross-entropy). */
     void (*add_loss)(void *self, feed_net *student, int64_t global_step, const int64_t *idx, int n,
                      const float *logits, float *dlogits);
+    /* After the optimizer step of `global_step` (cheap: e.g. driving MPI progress). */
+    void (*step_end)(void *self, int64_t global_step);
     /* Extra figures of the epoch just finished (names live as long as self); returns the
        count and resets the accumulators. */
     int (*epoch_metrics)(void *self, const char **names, double *values, int max);
+    /* Epoch `epoch` (completed epochs) has ended and its checkpoint, if due, is written. */
+    void (*epoch_end)(void *self, feed_net *student, int64_t epoch);
     /* Training ends (finished, or stopped by a signal): release peers. */
     void (*finish)(void *self);
 } feed_train_extension;
@@ -107,6 +126,7 @@ typedef struct {
     uint64_t seed;        /* this rank's seed */
     const char *prefix;   /* checkpoint/metrics file prefix in run.dir, e.g. "teacher0" */
     const char *final_path; /* where the finished model goes (e.g. run.dir/teacher_0.h5) */
+    const char *label;    /* prefix of the job's printed lines (e.g. "gen 2"), or NULL */
     const feed_train_extension *ext; /* NULL: cross-entropy only */
 } feed_train_job;
 

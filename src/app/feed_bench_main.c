@@ -213,7 +213,8 @@ static void bench_term_step(const bench_opts *o, int term_id) {
         c.views[k] = feed_teacher_view_of(&layouts[k], c.payload[k]);
     }
     c.taps = feed_student_taps_of(c.t.net);
-    feed_term_setup setup = {.cfg = &cfg, .taps = &c.taps, .batch = o->batch, .classes = o->classes, .sgd = &c.t.sgd,
+    feed_term_setup setup = {.cfg = &cfg, .taps = &c.taps, .batch = o->batch, .classes = o->classes, .seed = 1,
+                             .sgd = &c.t.sgd,
                              .n_teachers = c.n, .teachers = layouts};
     c.term = c.ops->create(&setup);
     c.t.x = random_input(o);

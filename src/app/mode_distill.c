@@ -5,5 +5,5 @@
 #include "feed/modes.h"
 
 int feed_mode_distill(const feed_run_ctx *ctx) {
-    return ctx->rank == 0 ? feed_distill_student(ctx) : feed_distill_teacher_rank(ctx);
+    return ctx->rank == 0 ? feed_distill_student_rank(ctx) : feed_distill_teacher_rank(ctx);
 }

@@ -3,6 +3,7 @@
 
 #include "feed/check.h"
 #include "feed/distill.h"
+#include "feed/sfeed.h"
 #include "feed/modes.h"
 
 #define MODE_ROW(id, name_, entry, ranks_, check_, layout_, doc_) \
@@ -24,6 +25,16 @@ int feed_ranks_distill(const feed_config *cfg, char *why, size_t cap) {
     }
     snprintf(why, cap, "one student + one per teacher of distill.teachers");
     return n + 1;
+}
+
+int feed_ranks_sfeed(const feed_config *cfg, char *why, size_t cap) {
+    int k = cfg->sfeed.generations;
+    if (cfg->sfeed.teacher) {
+        snprintf(why, cap, "one per generation 1..%d; generation 0 is %s", k, cfg->sfeed.teacher);
+        return k;
+    }
+    snprintf(why, cap, "one per generation 0..%d; generation 0 is trained in the job", k);
+    return k + 1;
 }
 
 int feed_run_mode(const feed_run_ctx *ctx) {

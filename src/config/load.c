@@ -184,8 +184,9 @@ static void set_defaults(feed_config *cfg) {
     for (int id = 0; id < feed_cfg_num_keys; id++) {
         const feed_cfg_key *k = &feed_cfg_keys[id];
         if (!k->def) continue;
-        if (!*k->def && (k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_ENUM_LIST))
-            continue; /* empty */
+        if (!*k->def && (k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_ENUM_LIST ||
+                         k->type == FEED_CFG_PATH))
+            continue; /* empty: no list, no file */
         feed_cfg_msg m;
         if (feed_cfg_set_value(cfg, id, k->def, &m) != 0)
             FEED_FAIL("fix the default in src/config/schema.c", "bad default for %s.%s: %s",

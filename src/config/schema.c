@@ -176,6 +176,19 @@ const feed_cfg_key feed_cfg_keys[] = {
     {"ft", "paraphrasers", FEED_CFG_PATH_LIST, OFF(ft.paraphrasers), "", NO_RANGE, NULL,
      "trained paraphrasers to reuse, one per teacher; empty = run.dir/paraphraser_<n>.h5, "
      "trained when missing"},
+
+    /* [sfeed] sequential FEED / born-again networks (run.mode = sfeed) */
+    {"sfeed", "teacher", FEED_CFG_PATH, OFF(sfeed.teacher), "", NO_RANGE, NULL,
+     "generation 0's checkpoint; empty = trained with cross-entropy in the job by rank 0"},
+    {"sfeed", "generations", FEED_CFG_INT, OFF(sfeed.generations), "4", 1, 1000, NULL,
+     "K: generations 1..K, each a fresh network ([model], seed run.seed + g)"},
+    {"sfeed", "lag_epochs", FEED_CFG_INT, OFF(sfeed.lag_epochs), "0", 0, 100000, NULL,
+     "0 = strict: a generation starts when the one before has finished; L > 0 = pipelined: it "
+     "starts after L epochs of the one before, and its epoch e learns from that one's weights "
+     "after its epoch min(L + e, train.epochs)"},
+    {"sfeed", "terms", FEED_CFG_ENUM_LIST, OFF(sfeed.terms), "feed", NO_RANGE, feed_cfg_term_names,
+     "what each generation learns from the one before: feed (sFEED, one NTL), kd (BAN with "
+     "kd.T = 1, kd.alpha = 1), at, l1 (ft needs a fixed teacher: not here)"},
 };
 
 const int feed_cfg_num_keys = (int)(sizeof feed_cfg_keys / sizeof feed_cfg_keys[0]);

@@ -34,9 +34,14 @@ static int parse_ce_weight(const char *text, double *w) {
     return 0;
 }
 
+const feed_int_list *feed_cfg_terms(const feed_config *cfg) {
+    return cfg->run.mode == FEED_MODE_SFEED ? &cfg->sfeed.terms : &cfg->distill.terms;
+}
+
 bool feed_cfg_has_term(const feed_config *cfg, int id) {
-    for (int i = 0; i < cfg->distill.terms.n; i++)
-        if (cfg->distill.terms.v[i] == id) return true;
+    const feed_int_list *terms = feed_cfg_terms(cfg);
+    for (int i = 0; i < terms->n; i++)
+        if (terms->v[i] == id) return true;
     return false;
 }
 
@@ -81,6 +86,25 @@ static void validate_distill(const feed_config *cfg, feed_cfg_errors *errs) {
     }
 }
 
+static void validate_sfeed(const feed_config *cfg, feed_cfg_errors *errs) {
+    if (cfg->run.mode != FEED_MODE_SFEED) return;
+    char msg[512];
+    int terms = feed_cfg_find("sfeed", "terms");
+    if (cfg->sfeed.terms.n == 0)
+        error_at(cfg, errs, terms, "e.g. terms = feed (sFEED) or terms = kd (BAN)", "sfeed.terms is empty");
+    for (int i = 0; i < cfg->sfeed.terms.n; i++)
+        if (cfg->sfeed.terms.v[i] == FEED_TERM_FT)
+            error_at(cfg, errs, terms, "use feed, kd, at or l1",
+                     "sfeed.terms = ft: FT trains a paraphraser on a fixed teacher, and a generation's teacher "
+                     "is the one before, still training or just finished");
+    if (cfg->sfeed.lag_epochs > 0 && cfg->sfeed.lag_epochs >= cfg->train.epochs) {
+        snprintf(msg, sizeof msg, "sfeed.lag_epochs = %d is not shorter than train.epochs = %d", cfg->sfeed.lag_epochs,
+                 cfg->train.epochs);
+        error_at(cfg, errs, feed_cfg_find("sfeed", "lag_epochs"),
+                 "0 runs the generations one after the other; a lag of a quarter of the epochs overlaps them", msg);
+    }
+}
+
 int feed_config_validate(const feed_config *cfg, feed_cfg_errors *errs) {
     int before = errs->count;
     char msg[512];
@@ -115,6 +139,7 @@ int feed_config_validate(const feed_config *cfg, feed_cfg_errors *errs) {
                  "run.name must be a non-empty file-name prefix without '/'");
     }
     validate_distill(cfg, errs);
+    validate_sfeed(cfg, errs);
     const char *resume = cfg->checkpoint.resume;
     if (!resume || !*resume) {
         error_at(cfg, errs, feed_cfg_find("checkpoint", "resume"), "auto, none or a checkpoint path",

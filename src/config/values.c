@@ -188,8 +188,10 @@ int feed_cfg_set_value(feed_config *cfg, int id, const char *value, feed_cfg_msg
     const feed_cfg_key *k = &feed_cfg_keys[id];
     m->msg[0] = m->hint[0] = 0;
     void *f = field(cfg, id);
-    if (!*value && (k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_ENUM_LIST)) {
-        feed_cfg_free_value(cfg, id); /* an empty list */
+    int optional_path = k->type == FEED_CFG_PATH && k->def && !*k->def;
+    if (!*value && (k->type == FEED_CFG_INT_LIST || k->type == FEED_CFG_PATH_LIST || k->type == FEED_CFG_ENUM_LIST ||
+                    optional_path)) {
+        feed_cfg_free_value(cfg, id); /* an empty list, or no file */
         return 0;
     }
     if (!*value && k->type != FEED_CFG_STRING) {

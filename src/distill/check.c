@@ -10,8 +10,44 @@
 #include "feed/distill_term.h"
 #include "feed/feature_transport.h"
 #include "feed/paraphraser.h"
+#include "feed/sfeed.h"
 #include "feed/teacher.h"
 #include "feed/train.h"
+
+static void print_loss(const feed_config *cfg) {
+    const feed_int_list *terms = feed_cfg_terms(cfg);
+    printf("loss     %g x cross-entropy", feed_cfg_ce_weight(cfg));
+    for (int i = 0; i < terms->n; i++) printf(" + %s", feed_cfg_term_names[terms->v[i]]);
+    printf("\n");
+}
+
+/* Create the job's terms against a one-image student of `model` and these teachers, as the
+ * run does (their shape checks end the process with exit 2), and say what each builds; `who`
+ * names the teacher of a one-teacher job (NULL: "teacher <k>"). */
+static void check_terms(const feed_config *cfg, const feed_model_spec *model, const feed_teacher_layout *layouts,
+                        int n, const char *who) {
+    feed_model_spec one = *model;
+    one.batch = 1;
+    feed_net *student = feed_model_create(&one, 0, false);
+    feed_sgd sgd;
+    feed_sgd_init(&sgd, (feed_sgd_config){0});
+    feed_student_taps taps = feed_student_taps_of(student);
+    feed_term_setup s = {.cfg = cfg, .taps = &taps, .batch = 1, .classes = one.num_classes,
+                         .seed = (uint64_t)cfg->run.seed, .sgd = &sgd, .n_teachers = n, .teachers = layouts};
+    const feed_int_list *terms = feed_cfg_terms(cfg);
+    for (int i = 0; i < terms->n; i++) {
+        const feed_term_ops *ops = feed_term_table[terms->v[i]];
+        void *term = ops->create(&s);
+        for (int k = 0; k < n; k++) {
+            char line[256];
+            ops->describe(term, k, line, sizeof line);
+            printf("term     %-4s %s: %s\n", ops->name, who ? who : feed_fmt("teacher %d", k + 1), line);
+        }
+        ops->destroy(term);
+    }
+    feed_sgd_free(&sgd);
+    feed_net_free(student);
+}
 
 void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const feed_model_spec *model) {
     int N = cfg->distill.teachers.n, outputs = feed_terms_outputs(cfg);
@@ -40,28 +76,40 @@ void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const fe
         }
         feed_net_free(net);
     }
+    print_loss(cfg);
+    check_terms(cfg, model, layouts, N, NULL);
+    free(layouts);
+}
+
+void feed_sfeed_check_job(const feed_config *cfg, const feed_dataset *ds, const feed_model_spec *model) {
+    int outputs = feed_terms_outputs(cfg), K = cfg->sfeed.generations, E = cfg->train.epochs, L = cfg->sfeed.lag_epochs;
+    print_loss(cfg);
     feed_model_spec one = *model;
     one.batch = 1;
-    feed_net *student = feed_model_create(&one, 0, false);
-    feed_sgd sgd;
-    feed_sgd_init(&sgd, (feed_sgd_config){0});
-    feed_student_taps taps = feed_student_taps_of(student);
-    feed_term_setup s = {.cfg = cfg, .taps = &taps, .batch = 1, .classes = one.num_classes, .sgd = &sgd,
-                         .n_teachers = N, .teachers = layouts};
-    printf("loss     %g x cross-entropy", feed_cfg_ce_weight(cfg));
-    for (int i = 0; i < cfg->distill.terms.n; i++) printf(" + %s", feed_cfg_term_names[cfg->distill.terms.v[i]]);
-    printf("\n");
-    for (int i = 0; i < cfg->distill.terms.n; i++) {
-        const feed_term_ops *ops = feed_term_table[cfg->distill.terms.v[i]];
-        void *term = ops->create(&s);
-        for (int k = 0; k < N; k++) {
-            char line[256];
-            ops->describe(term, k, line, sizeof line);
-            printf("term     %-4s teacher %d: %s\n", ops->name, k + 1, line);
-        }
-        ops->destroy(term);
+    char name[64];
+    if (cfg->sfeed.teacher) { /* generation 1 learns from the file */
+        feed_net *net = feed_teacher_load_net(cfg->sfeed.teacher, ds, cfg->data.path, 1);
+        feed_teacher_layout l = feed_teacher_layout_of(net, outputs, 0);
+        char what[256];
+        printf("gen 0    %s: final map %dx%dx%d; generation 1 learns from its %s\n", cfg->sfeed.teacher, l.final_c,
+               l.final_h, l.final_w, feed_teacher_outputs_str(&l, what, sizeof what));
+        check_terms(cfg, model, &l, 1, "generation 1 from generation 0");
+        feed_net_free(net);
+    } else {
+        printf("gen 0    %s trained with cross-entropy in the job (seed %d)\n", feed_model_name(model, name, sizeof name),
+               cfg->run.seed);
     }
-    feed_sgd_free(&sgd);
-    feed_net_free(student);
-    free(layouts);
+    if (K >= 2 || !cfg->sfeed.teacher) { /* a generation of [model] as the teacher */
+        feed_net *net = feed_model_create(&one, 0, true);
+        feed_teacher_layout l = feed_teacher_layout_of(net, outputs, 0);
+        check_terms(cfg, model, &l, 1, cfg->sfeed.teacher ? "generation g >= 2 from g-1" : "generation g from g-1");
+        feed_net_free(net);
+    }
+    if (L == 0)
+        printf("schedule strict: generation g starts when g-1 has finished its %d epochs and learns from its final "
+               "weights; the last ends after about %d epochs' time\n", E, (K + !cfg->sfeed.teacher) * E);
+    else
+        printf("schedule pipelined: generation g starts after %d epochs of g-1; its epoch e learns from g-1 after "
+               "epoch min(%d + e, %d); the last ends after about %d epochs' time\n", L, L, E,
+               E + (K - (cfg->sfeed.teacher ? 1 : 0)) * L);
 }

@@ -55,25 +55,36 @@ static void local_destroy(feed_teacher_source *s) {
 
 static const feed_teacher_source_ops local_ops = {local_start, local_get, local_release, local_finish, local_destroy};
 
-feed_teacher_source *feed_source_local_create(const feed_config *cfg, int outputs, int batch) {
+feed_teacher_source *feed_source_local_from(const feed_config *cfg, feed_teacher **teachers, int n, uint64_t seed,
+                                            int batch) {
     local_source *p = feed_xcalloc(1, sizeof *p, "local teacher source");
-    int N = cfg->distill.teachers.n;
-    p->base = (feed_teacher_source){.ops = &local_ops, .n_teachers = N};
-    p->base.layouts = feed_xcalloc((size_t)N, sizeof *p->base.layouts, "teacher layouts");
+    p->base = (feed_teacher_source){.ops = &local_ops, .n_teachers = n};
+    p->base.layouts = feed_xcalloc((size_t)n, sizeof *p->base.layouts, "teacher layouts");
     p->ds = feed_dataset_open(cfg->data.path);
-    feed_loader_config lc = feed_train_loader_config(cfg, batch, (uint64_t)cfg->run.seed);
+    feed_loader_config lc = feed_train_loader_config(cfg, batch, seed);
     lc.prefetch_depth = 0;
     p->ld = feed_loader_create(p->ds, &lc);
     p->x = feed_xaligned(sizeof(float) * (size_t)batch * p->ds->channels * p->ds->height * p->ds->width, "input batch");
     p->y = feed_xmalloc(sizeof(int32_t) * (size_t)batch, "labels");
     p->idx = feed_xmalloc(sizeof(int64_t) * (size_t)batch, "indices");
-    p->teacher = feed_xcalloc((size_t)N, sizeof *p->teacher, "teachers");
-    p->payload = feed_xcalloc((size_t)N, sizeof *p->payload, "teacher payloads");
-    for (int n = 0; n < N; n++) {
-        p->teacher[n] = feed_teacher_open(cfg, n, p->ds, outputs, batch);
-        p->base.layouts[n] = *feed_teacher_get_layout(p->teacher[n]);
-        p->payload[n] = feed_xaligned(feed_teacher_payload_elems(&p->base.layouts[n]) * sizeof(float), "teacher payload");
+    p->teacher = feed_xcalloc((size_t)n, sizeof *p->teacher, "teachers");
+    p->payload = feed_xcalloc((size_t)n, sizeof *p->payload, "teacher payloads");
+    for (int k = 0; k < n; k++) {
+        p->teacher[k] = teachers[k];
+        p->base.layouts[k] = *feed_teacher_get_layout(teachers[k]);
+        p->payload[k] = feed_xaligned(feed_teacher_payload_elems(&p->base.layouts[k]) * sizeof(float), "teacher payload");
     }
     p->step = -1;
     return &p->base;
+}
+
+feed_teacher_source *feed_source_local_create(const feed_config *cfg, int outputs, int batch) {
+    int n = cfg->distill.teachers.n;
+    feed_dataset *ds = feed_dataset_open(cfg->data.path);
+    feed_teacher **teachers = feed_xcalloc((size_t)n, sizeof *teachers, "teachers");
+    for (int k = 0; k < n; k++) teachers[k] = feed_teacher_open(cfg, k, ds, outputs, batch);
+    feed_teacher_source *s = feed_source_local_from(cfg, teachers, n, (uint64_t)cfg->run.seed, batch);
+    free(teachers);
+    feed_dataset_close(ds);
+    return s;
 }

@@ -1,6 +1,7 @@
-/* student.c - rank 0 of a distill job: the trainer (train.h) plus a feed_train_extension that
- * gets the teachers' payloads of every minibatch from the teacher source and runs the job's
- * terms on them. */
+/* student.c - the distillation part of a student's training (distill.h): a
+ * feed_train_extension that gets the teachers' payloads of every minibatch from a teacher
+ * source and runs the terms on them. A distill job's rank 0 uses it with the teachers of
+ * distill.teachers; each sfeed generation with the generation before (generation.c). */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,9 @@
 #include "feed/teacher_source.h"
 #include "feed/train.h"
 
-typedef struct {
-    const feed_config *cfg;
-    int n_teachers, n_terms;
+struct feed_distill_student {
+    feed_distill_spec spec;
+    int n_terms;
     feed_teacher_source *src;
     const feed_term_ops **ops; /* [n_terms] */
     void **term;               /* [n_terms] */
@@ -22,63 +23,65 @@ typedef struct {
     feed_student_taps taps;
     double *wait_sum;          /* [n_teachers] seconds waited this epoch */
     char (*wait_names)[32];    /* "wait_s_<n>" */
-} distill_student;
+};
 
 static void on_setup(void *self, feed_net *student, feed_sgd *sgd) {
-    distill_student *p = self;
-    p->src = feed_teacher_source_create(p->cfg, feed_terms_outputs(p->cfg), p->cfg->train.batch);
+    feed_distill_student *p = self;
+    int outputs = 0;
+    for (int i = 0; i < p->n_terms; i++) outputs |= p->ops[i]->outputs;
+    p->src = p->spec.make_source(p->spec.source_ctx, outputs, p->spec.cfg->train.batch);
     p->taps = feed_student_taps_of(student);
     int d[4];
     feed_net_output_shape(student, d); /* (B, K) */
-    feed_term_setup s = {.cfg = p->cfg, .taps = &p->taps, .batch = d[0], .classes = d[1], .sgd = sgd,
-                         .n_teachers = p->n_teachers, .teachers = p->src->layouts};
+    feed_term_setup s = {.cfg = p->spec.cfg, .taps = &p->taps, .batch = d[0], .classes = d[1], .seed = p->spec.seed,
+                         .sgd = sgd, .n_teachers = p->spec.n_teachers, .teachers = p->src->layouts};
     for (int i = 0; i < p->n_terms; i++) p->term[i] = p->ops[i]->create(&s);
 }
 
 static void on_save(void *self, feed_ckpt_writer *w) {
-    distill_student *p = self;
+    feed_distill_student *p = self;
     for (int i = 0; i < p->n_terms; i++)
         if (p->ops[i]->save) p->ops[i]->save(p->term[i], w);
-    feed_ckpt_put_i64(w, "train", "num_teachers", p->n_teachers);
+    feed_ckpt_put_i64(w, "train", "num_teachers", p->spec.n_teachers);
 }
 
 static void on_restore(void *self, const feed_ckpt *ck) {
-    distill_student *p = self;
+    feed_distill_student *p = self;
     int64_t n_saved = feed_ckpt_read_i64(ck, "train", "num_teachers");
-    if (n_saved != p->n_teachers)
+    if (n_saved != p->spec.n_teachers)
         FEED_INPUT_ERROR("resume with the same distill.teachers, or start fresh (checkpoint.resume=none)",
                          "checkpoint %s was trained with %lld teachers, the config lists %d", feed_ckpt_path(ck),
-                         (long long)n_saved, p->n_teachers);
+                         (long long)n_saved, p->spec.n_teachers);
     for (int i = 0; i < p->n_terms; i++)
         if (p->ops[i]->restore) p->ops[i]->restore(p->term[i], ck);
 }
 
 static void on_start(void *self, int64_t epoch, int64_t step_in_epoch, int64_t global_step) {
-    distill_student *p = self;
+    feed_distill_student *p = self;
     feed_source_start(p->src, epoch, step_in_epoch, global_step);
 }
 
 static void on_add_loss(void *self, feed_net *student, int64_t step, const int64_t *idx, int n,
                         const float *logits, float *dlogits) {
-    distill_student *p = self;
+    feed_distill_student *p = self;
+    (void)student; /* its taps are p->taps */
     uint64_t batch_id = feed_batch_id(idx, n);
-    for (int k = 0; k < p->n_teachers; k++) {
+    for (int k = 0; k < p->spec.n_teachers; k++) {
         double waited = 0;
         const float *payload = feed_source_get(p->src, k, step, batch_id, &waited);
         p->views[k] = feed_teacher_view_of(&p->src->layouts[k], payload);
         p->wait_sum[k] += waited;
     }
-    (void)student; /* its taps are p->taps */
     feed_term_batch b = {.taps = &p->taps, .logits = logits, .dlogits = dlogits, .teachers = p->views};
     for (int i = 0; i < p->n_terms; i++) p->ops[i]->step(p->term[i], &b);
     feed_source_release(p->src, step);
 }
 
 static int on_epoch_metrics(void *self, const char **names, double *values, int max) {
-    distill_student *p = self;
+    feed_distill_student *p = self;
     int m = 0;
     for (int i = 0; i < p->n_terms; i++) m += p->ops[i]->epoch_metrics(p->term[i], names + m, values + m, max - m);
-    for (int k = 0; k < p->n_teachers && m < max; k++, m++) {
+    for (int k = 0; k < p->spec.n_teachers && m < max; k++, m++) {
         names[m] = p->wait_names[k];
         values[m] = p->wait_sum[k];
         p->wait_sum[k] = 0;
@@ -86,22 +89,27 @@ static int on_epoch_metrics(void *self, const char **names, double *values, int 
     return m;
 }
 
-static void on_finish(void *self) { feed_source_finish(((distill_student *)self)->src); }
+static void on_finish(void *self) { feed_source_finish(((feed_distill_student *)self)->src); }
 
-int feed_distill_student(const feed_run_ctx *ctx) {
-    const feed_config *cfg = ctx->cfg;
-    distill_student p = {.cfg = cfg, .n_teachers = cfg->distill.teachers.n, .n_terms = cfg->distill.terms.n};
-    int N = p.n_teachers;
-    p.ops = feed_xcalloc((size_t)p.n_terms, sizeof *p.ops, "terms");
-    p.term = feed_xcalloc((size_t)p.n_terms, sizeof *p.term, "terms");
-    for (int i = 0; i < p.n_terms; i++) p.ops[i] = feed_term_table[cfg->distill.terms.v[i]];
-    p.views = feed_xcalloc((size_t)N, sizeof *p.views, "teacher views");
-    p.wait_sum = feed_xcalloc((size_t)N, sizeof *p.wait_sum, "wait sums");
-    p.wait_names = feed_xcalloc((size_t)N, sizeof *p.wait_names, "metric names");
-    for (int k = 0; k < N; k++) snprintf(p.wait_names[k], sizeof p.wait_names[k], "wait_s_%d", k + 1);
-    feed_train_extension ext = {
-        .self = &p,
-        .ce_weight = feed_cfg_ce_weight(cfg),
+feed_distill_student *feed_distill_student_create(const feed_distill_spec *spec) {
+    feed_distill_student *p = feed_xcalloc(1, sizeof *p, "distillation student");
+    p->spec = *spec;
+    int N = spec->n_teachers;
+    p->n_terms = spec->terms->n;
+    p->ops = feed_xcalloc((size_t)p->n_terms, sizeof *p->ops, "terms");
+    p->term = feed_xcalloc((size_t)p->n_terms, sizeof *p->term, "terms");
+    for (int i = 0; i < p->n_terms; i++) p->ops[i] = feed_term_table[spec->terms->v[i]];
+    p->views = feed_xcalloc((size_t)N, sizeof *p->views, "teacher views");
+    p->wait_sum = feed_xcalloc((size_t)N, sizeof *p->wait_sum, "wait sums");
+    p->wait_names = feed_xcalloc((size_t)N, sizeof *p->wait_names, "metric names");
+    for (int k = 0; k < N; k++) snprintf(p->wait_names[k], sizeof p->wait_names[k], "wait_s_%d", k + 1);
+    return p;
+}
+
+feed_train_extension feed_distill_student_extension(feed_distill_student *p) {
+    return (feed_train_extension){
+        .self = p,
+        .ce_weight = feed_cfg_ce_weight(p->spec.cfg),
         .setup = on_setup,
         .save = on_save,
         .restore = on_restore,
@@ -110,6 +118,32 @@ int feed_distill_student(const feed_run_ctx *ctx) {
         .epoch_metrics = on_epoch_metrics,
         .finish = on_finish,
     };
+}
+
+feed_teacher_source *feed_distill_student_source(feed_distill_student *p) { return p->src; }
+
+void feed_distill_student_free(feed_distill_student *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n_terms; i++)
+        if (p->term[i]) p->ops[i]->destroy(p->term[i]);
+    feed_source_destroy(p->src);
+    free(p->ops), free(p->term), free(p->views), free(p->wait_sum), free(p->wait_names), free(p);
+}
+
+/* ---- run.mode = distill / pfeed, rank 0 ---- */
+
+static feed_teacher_source *job_source(void *ctx, int outputs, int batch) {
+    const feed_config *cfg = ctx;
+    return cfg->distill.source == FEED_SOURCE_LOCAL ? feed_source_local_create(cfg, outputs, batch)
+                                                    : feed_source_mpi_create(cfg, outputs, batch);
+}
+
+int feed_distill_student_rank(const feed_run_ctx *ctx) {
+    const feed_config *cfg = ctx->cfg;
+    feed_distill_spec spec = {.cfg = cfg, .terms = &cfg->distill.terms, .n_teachers = cfg->distill.teachers.n,
+                              .seed = (uint64_t)cfg->run.seed, .make_source = job_source, .source_ctx = (void *)cfg};
+    feed_distill_student *d = feed_distill_student_create(&spec);
+    feed_train_extension ext = feed_distill_student_extension(d);
     char final_path[4200];
     snprintf(final_path, sizeof final_path, "%s/student.h5", cfg->run.dir);
     feed_train_job job = {
@@ -117,19 +151,12 @@ int feed_distill_student(const feed_run_ctx *ctx) {
         .comm = MPI_COMM_SELF, /* the student trains alone; teachers follow its schedule */
         .rank = 0,
         .size = 1,
-        .seed = (uint64_t)cfg->run.seed,
+        .seed = spec.seed,
         .prefix = "student",
         .final_path = final_path,
         .ext = &ext,
     };
     int rc = feed_train_run(&job);
-    for (int i = 0; i < p.n_terms; i++) p.ops[i]->destroy(p.term[i]);
-    feed_source_destroy(p.src);
-    free(p.ops), free(p.term), free(p.views), free(p.wait_sum), free(p.wait_names);
+    feed_distill_student_free(d);
     return rc;
-}
-
-feed_teacher_source *feed_teacher_source_create(const feed_config *cfg, int outputs, int batch) {
-    return cfg->distill.source == FEED_SOURCE_LOCAL ? feed_source_local_create(cfg, outputs, batch)
-                                                    : feed_source_mpi_create(cfg, outputs, batch);
 }

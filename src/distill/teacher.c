@@ -63,7 +63,17 @@ feed_teacher *feed_teacher_open(const feed_config *cfg, int n, const feed_datase
     return t;
 }
 
+feed_teacher *feed_teacher_wrap(feed_net *net, int outputs) {
+    FEED_CHECK(!(outputs & FEED_OUT_FACTOR), "this is a bug", "a wrapped teacher has no paraphraser");
+    feed_teacher *t = feed_xcalloc(1, sizeof *t, "teacher");
+    t->net = net;
+    t->layout = feed_teacher_layout_of(net, outputs, 0);
+    return t;
+}
+
 const feed_teacher_layout *feed_teacher_get_layout(const feed_teacher *t) { return &t->layout; }
+
+feed_net *feed_teacher_net(feed_teacher *t) { return t->net; }
 
 void feed_teacher_compute(feed_teacher *t, const float *x, float *payload) {
     const feed_teacher_layout *l = &t->layout;

@@ -79,7 +79,7 @@ static void *map_create(const map_variant *v, const feed_term_setup *s) {
         t->c_target[k] = v->target == FEED_OUT_FACTOR ? l->factor_c : l->final_c;
         t->target_elems[k] = (size_t)t->xs[0] * t->c_target[k] * t->xs[2] * t->xs[3];
         max_target = t->target_elems[k] > max_target ? t->target_elems[k] : max_target;
-        uint64_t seed = (uint64_t)s->cfg->run.seed * 1000003u + v->seed_mix * (uint64_t)(k + 1);
+        uint64_t seed = s->seed * 1000003u + v->seed_mix * (uint64_t)(k + 1);
         t->module[k] = v->module(s, t->xs, t->c_target[k], seed);
         if (t->module[k]) t->momentum[k] = feed_sgd_add_net(s->sgd, t->module[k]);
     }

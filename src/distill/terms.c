@@ -21,8 +21,9 @@ const feed_term_ops *const feed_term_table[FEED_NUM_TERMS] = {
 };
 
 int feed_terms_outputs(const feed_config *cfg) {
+    const feed_int_list *terms = feed_cfg_terms(cfg);
     int outputs = 0;
-    for (int i = 0; i < cfg->distill.terms.n; i++) outputs |= feed_term_table[cfg->distill.terms.v[i]]->outputs;
+    for (int i = 0; i < terms->n; i++) outputs |= feed_term_table[terms->v[i]]->outputs;
     return outputs;
 }
 

@@ -50,7 +50,7 @@ static void stat_str(char *buf, size_t cap, const double *all, int size, int fie
     snprintf(buf, cap, "%s [%s-%s]", a, b, c);
 }
 
-void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double eta_seconds,
+void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double eta_seconds, const char *label,
                        MPI_Comm comm) {
     int rank, size;
     CHECK_MPI(MPI_Comm_rank(comm, &rank));
@@ -65,6 +65,7 @@ void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double
         stat_str(te, sizeof te, buf, size, F_TRAIN_ERR, 100, "%.2f%%");
         double img = 0;
         for (int r = 0; r < size; r++) img += buf[r * F_COUNT + F_IMG_S];
+        if (label) printf("%s: ", label);
         printf("epoch %*lld/%lld  lr %.4g  train loss %s err %s", epochs_total >= 100 ? 3 : 2,
                (long long)m->epoch, (long long)epochs_total, m->lr, tl, te);
         if (isfinite(m->test_error)) {
@@ -96,7 +97,10 @@ static bool output_is_terminal(void) {
 }
 
 void feed_progress_start(feed_progress *p, int rank) {
-    p->tty = rank == 0 && output_is_terminal();
+    int world_rank = 0, up = 0;
+    MPI_Initialized(&up);
+    if (up) MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    p->tty = rank == 0 && world_rank == 0 && output_is_terminal(); /* one live line per job */
     p->start = p->last_print = feed_now_seconds();
 }
 

@@ -196,9 +196,15 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
                            double *img_s_out, bool *stopped) {
     const feed_config *cfg = t->cfg;
     int64_t steps = feed_loader_steps_per_epoch(t->train_ld);
-    double loss_sum = 0, t0 = feed_now_seconds();
     int64_t errors = 0, samples = 0;
     *stopped = false;
+    if (t->ext && t->ext->epoch_begin && !t->ext->epoch_begin(t->ext->self, t->epoch)) {
+        *stopped = true;
+        *loss_out = *err_out = NAN;
+        *img_s_out = 0;
+        return 0;
+    }
+    double loss_sum = 0, t0 = feed_now_seconds(); /* img/s counts training, not waiting at the start */
     feed_progress_start(prog, t->job->rank);
     for (int64_t s = t->step_in_epoch; s < steps; s++) {
         double lr = feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step);
@@ -219,6 +225,7 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         errors += feed_count_errors(logits, t->y, n, t->classes);
         feed_net_backward(t->net, t->dlogits);
         feed_sgd_step(&t->sgd, lr);
+        if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step);
         t->global_step++;
         t->step_in_epoch = s + 1;
         loss_sum += loss * n;
@@ -252,7 +259,8 @@ int feed_train_run(const feed_train_job *job) {
         restore(&t, ck);
         feed_ckpt_close(ck);
         if (job->rank == 0)
-            printf("resumed from %s (epoch %lld, step %lld)%s\n", rc.path, (long long)t.epoch,
+            printf("%s%sresumed from %s (epoch %lld, step %lld)%s\n", job->label ? job->label : "",
+                   job->label ? ": " : "", rc.path, (long long)t.epoch,
                    (long long)t.global_step, job->size > 1 ? " and the matching checkpoints of the other ranks" : "");
     }
     char metrics_path[4096];
@@ -263,6 +271,7 @@ int feed_train_run(const feed_train_job *job) {
     feed_resume_choice_free(&rc);
 
     if (job->rank == 0) {
+        if (job->label) printf("%s: ", job->label);
         printf("%s: %d rank%s training, %s on %s (%lld training images, batch %d, %lld steps/epoch), "
                "%zu parameters, %d thread%s per rank\n",
                feed_cfg_mode_names[cfg->run.mode], job->size, job->size > 1 ? "s" : "",
@@ -299,7 +308,7 @@ int feed_train_run(const feed_train_job *job) {
         m.seconds = feed_now_seconds() - e0;
         feed_metrics_append(log, job->rank, &m);
         double per_epoch = (feed_now_seconds() - run_t0) / (double)(t.epoch - first_epoch);
-        feed_report_epoch(&m, cfg->train.epochs, per_epoch * (double)(cfg->train.epochs - t.epoch),
+        feed_report_epoch(&m, cfg->train.epochs, per_epoch * (double)(cfg->train.epochs - t.epoch), job->label,
                           job->comm);
         if (t.epoch % cfg->checkpoint.every == 0 || t.epoch == cfg->train.epochs) {
             save_periodic(&t);
@@ -309,6 +318,7 @@ int feed_train_run(const feed_train_job *job) {
                 free(p);
             }
         }
+        if (t.ext && t.ext->epoch_end) t.ext->epoch_end(t.ext->self, t.net, t.epoch);
     }
     /* Release peers (teacher ranks) before the last checkpoint, so they are not held. */
     if (t.ext && t.ext->finish) t.ext->finish(t.ext->self);
@@ -316,9 +326,9 @@ int feed_train_run(const feed_train_job *job) {
         save_periodic(&t);
         feed_metrics_event(log, job->rank, "stopped", t.epoch, t.global_step);
         if (job->rank == 0)
-            printf("stop signal received: checkpoint written at epoch %lld + %lld steps (step %lld); "
+            printf("%s%sstop signal received: checkpoint written at epoch %lld + %lld steps (step %lld); "
                    "run the same command to resume\n",
-                   (long long)t.epoch, (long long)t.step_in_epoch, (long long)t.global_step);
+                   job->label ? job->label : "", job->label ? ": " : "", (long long)t.epoch, (long long)t.step_in_epoch, (long long)t.global_step);
     } else if (job->final_path) {
         save(&t, job->final_path);
     }

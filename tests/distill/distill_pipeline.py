@@ -18,7 +18,8 @@ FEED's NTL maps 64 -> 128 channels. Then:
 import os, shutil, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from harness import check, finish, parse_args
+from harness import check, finish, parse_args, run, same, tensors
+from harness import write_ini as harness_write_ini
 import h5py
 import numpy as np
 
@@ -28,14 +29,8 @@ os.makedirs(args.work)
 W = args.work
 MPI = [args.mpiexec, "--oversubscribe", "--bind-to", "none"]
 
-def run(cmd, timeout=600):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
-
 def write_ini(name, body):
-    p = os.path.join(W, name)
-    with open(p, "w") as f:
-        f.write(body)
-    return p
+    return harness_write_ini(W, name, body)
 
 common = (f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 24\n"
           "[train]\nbatch = 40\nlr = 0.05\neval_every = 100\n")
@@ -53,15 +48,6 @@ def distill_ini(name, out, terms="feed", extra="", epochs=3, mode="distill"):
     return write_ini(name, f"[run]\nmode = {mode}\ndir = {W}/{out}\nseed = 9\nthreads = 1\n" + common +
                      f"epochs = {epochs}\n[model]\narch = resnet20\n[distill]\nteachers = {teachers}\n"
                      f"terms = {terms}\n{extra}")
-
-def tensors(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
-
-def same(a, b):
-    return sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 # 0. --check: data, student, every teacher, every term and the launch line, without training
 check_ini = distill_ini("check.ini", "check", "feed,l1,ft")

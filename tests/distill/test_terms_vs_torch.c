@@ -118,7 +118,7 @@ static float *run_term(int id, const char *module_group) {
     feed_config cfg = config();
     feed_sgd sgd;
     feed_sgd_init(&sgd, (feed_sgd_config){0});
-    feed_term_setup setup = {.cfg = &cfg, .taps = &student, .batch = B, .classes = K, .sgd = &sgd,
+    feed_term_setup setup = {.cfg = &cfg, .taps = &student, .batch = B, .classes = K, .seed = 1, .sgd = &sgd,
                              .n_teachers = N_TEACHERS, .teachers = layouts};
     void *term = ops->create(&setup);
     for (int n = 0; n < N_TEACHERS; n++) {

@@ -3,9 +3,11 @@
 
     check_outputs.py scratch RUN_DIR --ranks N --epochs E [--stopped]
     check_outputs.py pfeed RUN_DIR --epochs E [--stopped]
+    check_outputs.py sfeed RUN_DIR --first G --ranks N --epochs E [--stopped]
         scratch: every rank r: teacher_<r>.h5 (metrics teacher<r>_metrics.jsonl, checkpoints
         teacher<r>_e*_s*.h5); pfeed: the student, student.h5 (student_metrics.jsonl,
-        student_e*_s*.h5). Each at epoch E with step = E * steps/epoch; the metrics list
+        student_e*_s*.h5); sfeed: generations G..G+N-1, gen<g>.h5 (gen<g>_metrics.jsonl,
+        gen<g>_e*_s*.h5), each epoch line naming the generation before as teacher_gen. Each at epoch E with step = E * steps/epoch; the metrics list
         epochs 1..E exactly once; with --stopped: the run was stopped and resumed at least
         once, each "stopped" event directly followed by a "resumed" event at the same epoch
         and step, the checkpoint of that step exists and is complete, and training went on
@@ -51,6 +53,8 @@ def outputs(a):
     """(label, prefix of checkpoints and metrics, final file) of every trained network."""
     if a.what == "pfeed":
         return [("student", "student", "student.h5")]
+    if a.what == "sfeed":
+        return [(f"generation {g}", f"gen{g}", f"gen{g}.h5") for g in range(a.first, a.first + a.ranks)]
     return [(f"rank {r}", f"teacher{r}", f"teacher_{r}.h5") for r in range(a.ranks)]
 
 
@@ -63,6 +67,9 @@ def run(a):
         epochs = [l for l in lines if "event" not in l]
         check([l["epoch"] for l in epochs] == list(range(1, a.epochs + 1)),
               f"{r}: metrics list epochs 1..{a.epochs} once each: {[l['epoch'] for l in epochs]}")
+        if a.what == "sfeed" and prefix != "gen0":
+            g = int(prefix[3:])
+            check(all(l.get("teacher_gen") == g - 1 for l in epochs), f"{r}: learned from generation {g - 1}")
         steps_per_epoch = epochs[0]["step"] if epochs else 0
         e, s = attrs(final)
         check(e == a.epochs and s == a.epochs * steps_per_epoch,
@@ -101,9 +108,10 @@ def speed(a):
 
 
 ap = argparse.ArgumentParser()
-ap.add_argument("what", choices=["scratch", "pfeed", "speed"])
+ap.add_argument("what", choices=["scratch", "pfeed", "sfeed", "speed"])
 ap.add_argument("run_dir")
 ap.add_argument("--ranks", type=int, default=1)
+ap.add_argument("--first", type=int, default=0, help="sfeed: the first generation the ranks train")
 ap.add_argument("--epochs", type=int)
 ap.add_argument("--stopped", action="store_true")
 args = ap.parse_args()

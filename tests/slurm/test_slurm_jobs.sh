@@ -10,6 +10,7 @@
 #    tiny settings: 3 teachers (srun --mpi=pmix), then pFEED with them through the afterok
 #    dependency - the pFEED part only once `feed_mpi --help` lists mode pfeed (until then it
 #    prints "SKIP ... pfeed not built yet" and checks everything else);
+#    then jobs/slurm/sfeed.sbatch: 2 generations pipelined from the chain's first teacher;
 # 3. the teacher script launched with mpirun instead of srun (FEED_LAUNCHER=mpirun);
 # 4. a run whose 2-minute time limit forces SIGUSR1 (--signal=B:USR1@30): feed_mpi checkpoints,
 #    the job requeues itself and resumes; a job depending on it (afterok) starts only after
@@ -182,6 +183,21 @@ else
   echo "SKIP pFEED part of the chain: pfeed not built yet (feed_mpi --help lists no mode pfeed);"
   echo "     it switches itself on once it is (jobs/slurm/pfeed.sbatch with the chain's teachers)"
 fi
+# sequential FEED: generations 1 and 2 from the chain's first teacher, pipelined (lag 1)
+phase "sfeed: 2 generations from runs/fashion_teachers/teacher_0.h5, lag 1 (srun --mpi=pmix)"
+sid=$(sbatch --parsable -J fashion_sfeed --ntasks=2 --cpus-per-task=1 --time=10 jobs/slurm/sfeed.sbatch \
+        jobs/fashion_sfeed.ini sfeed.teacher=runs/fashion_teachers/teacher_0.h5 sfeed.generations=2 \
+        sfeed.lag_epochs=1 "${tiny[@]}")
+wait_job "$sid" 300
+sfeed_log="$work/fashion_sfeed-$sid.out"
+if [ "$job_state" = COMPLETED ]; then ok "sfeed job $sid COMPLETED"; else fail "sfeed job $sid ended $job_state"; show_log "$sfeed_log"; fi
+expect "sfeed job exit code 0:0" [ "$(field "$sid" ExitCode)" = 0:0 ]
+expect "sfeed log maps ranks to generations" grep -q "sfeed: rank 1 trains generation 2" "$sfeed_log"
+expect "sfeed log says the run finished" grep -q "run finished" "$sfeed_log"
+"$py" "$check_py" sfeed runs/fashion_sfeed --first 1 --ranks 2 --epochs 2 || failures=$((failures + 1))
+expect "generations runs/fashion_sfeed/gen1.h5, gen2.h5 complete (CRCs)" \
+  "$py" "$repo/tools/ckpt_info.py" runs/fashion_sfeed/gen1.h5 runs/fashion_sfeed/gen2.h5 >/dev/null
+evaluate+=(runs/fashion_sfeed/gen1.h5 runs/fashion_sfeed/gen2.h5)
 expect "feed_mpi eval reads the outputs: ${evaluate[*]}" "$feed_mpi" eval --data data/fashion_mnist.h5 "${evaluate[@]}"
 
 # ---- 3. the mpirun alternative (also measures the speed for step 4) ----------------------------

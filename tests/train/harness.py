@@ -1,6 +1,8 @@
 """harness.py - what the end-to-end training tests share: their command line, the import
 check for Debian's Python stack, and a check() that records failures and keeps going."""
 import argparse
+import os
+import subprocess
 import sys
 
 try:
@@ -10,6 +12,32 @@ except ImportError as e:
     sys.exit(f"FAIL: {e}: install python3-h5py and python3-numpy (./tools/setup.sh does)")
 
 failures = []
+
+
+def run(cmd, timeout=600):
+    """Run cmd; stdout and stderr together in .stdout."""
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def write_ini(folder, name, body):
+    """Write body to folder/name and return the path."""
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+def tensors(path):
+    """Every dataset of an HDF5 file by its path: {name: numpy array}."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+
+
+def same(a, b):
+    """Two tensors() dicts hold the same names with bit-identical values."""
+    return sorted(a) == sorted(b) and all(numpy.array_equal(a[k], b[k]) for k in a)
 
 
 def parse_args(extra=None):
