@@ -139,6 +139,14 @@ void feed_net_get_grad(const feed_net *net, int i, float *dst);
 /* Trainable scalar count as PyTorch counts it (sum of numel over FEED_PARAM). */
 size_t feed_net_num_param_scalars(const feed_net *net);
 
+/* Numerical health (finite.h): the first entry (feed_net_entry index) whose parameters
+ * (FEED_CHECK_PARAMS: trainable parameters and buffers), gradients from the last backward
+ * (FEED_CHECK_GRADS) or BN buffers (FEED_CHECK_BUFFERS) hold an Inf or NaN, with that value
+ * in *value (may be NULL); -1 when all are finite. Reads the engine's arrays in place: cheap
+ * enough for every step. */
+enum { FEED_CHECK_PARAMS = 0, FEED_CHECK_GRADS = 1, FEED_CHECK_BUFFERS = 2 };
+int feed_net_first_nonfinite(const feed_net *net, int which, float *value);
+
 /* Flat arrays of all trainable parameters and their gradients, in the engine's layout: the
  * optimizer updates them elementwise in place (see feed_param_info offset/len/decay). */
 float *feed_net_params(feed_net *net, size_t *n);

@@ -10,6 +10,7 @@
 
 #include "feed/app.h"
 #include "feed/check.h"
+#include "feed/json.h"
 #include "feed/loss_ce.h"
 #include "feed/train.h"
 
@@ -100,13 +101,30 @@ int feed_eval_main(int argc, char **argv) {
     }
     double ens_loss = 0, ens_err = n_ens > 1 ? ensemble_error(probs, n_ens, labels, samples, classes, &ens_loss) : NAN;
 
-    if (json) {
-        printf("{\"data\":\"%s\",\"samples\":%lld,\"models\":[", data, (long long)samples);
-        for (int m = 0; m < n; m++)
-            printf("%s{\"path\":\"%s\",\"arch\":\"%s\",\"error\":%.6f,\"loss\":%.6f,\"errors\":%lld}",
-                   m ? "," : "", paths[m], archs[m], res[m].error, res[m].loss, (long long)res[m].errors);
+    if (json) { /* non-finite figures are null, with "finite": false (JSON has no nan) */
+        printf("{\"data\":");
+        feed_json_str(stdout, data);
+        printf(",\"samples\":%lld,\"models\":[", (long long)samples);
+        for (int m = 0; m < n; m++) {
+            printf("%s{\"path\":", m ? "," : "");
+            feed_json_str(stdout, paths[m]);
+            printf(",\"arch\":");
+            feed_json_str(stdout, archs[m]);
+            printf(",\"error\":");
+            feed_json_num(stdout, res[m].error);
+            printf(",\"loss\":");
+            feed_json_num(stdout, res[m].loss);
+            printf(",\"errors\":%lld,\"finite\":%s}", (long long)res[m].errors,
+                   isfinite(res[m].loss) && isfinite(res[m].error) ? "true" : "false");
+        }
         printf("]");
-        if (n_ens > 1) printf(",\"ensemble\":{\"models\":%d,\"error\":%.6f,\"loss\":%.6f}", n_ens, ens_err, ens_loss);
+        if (n_ens > 1) {
+            printf(",\"ensemble\":{\"models\":%d,\"error\":", n_ens);
+            feed_json_num(stdout, ens_err);
+            printf(",\"loss\":");
+            feed_json_num(stdout, ens_loss);
+            printf(",\"finite\":%s}", isfinite(ens_loss) && isfinite(ens_err) ? "true" : "false");
+        }
         printf("}\n");
     } else {
         printf("%-40s %-10s %9s %9s\n", "model", "arch", "error %", "loss");

@@ -137,7 +137,16 @@ static void bench_train(const bench_opts *o) {
     c.labels = feed_xmalloc(sizeof(int32_t) * (size_t)o->batch, "labels");
     for (int i = 0; i < o->batch; i++) c.labels[i] = (int32_t)feed_rng_below(2, FEED_RNG_TEST, (uint64_t)i, (uint32_t)o->classes);
     double sec = bench_time_steps(o, train_step, &c);
-    bench_report(o, "train", c.net, sec, 3.0 * feed_net_forward_flops(c.net), NULL);
+    /* What the trainer adds to every step: the scan of the gradients and BN statistics for
+       Inf/NaN (trainer.c, step_nonfinite), timed on its own. */
+    double h0 = now_s();
+    int bad = 0;
+    for (int i = 0; i < 100; i++)
+        bad |= feed_net_first_nonfinite(c.net, FEED_CHECK_GRADS, NULL) >= 0 ||
+               feed_net_first_nonfinite(c.net, FEED_CHECK_BUFFERS, NULL) >= 0;
+    double health = (now_s() - h0) / 100;
+    bench_report(o, "train", c.net, sec, 3.0 * feed_net_forward_flops(c.net),
+                 feed_fmt(" health_check_ms=%.3f%s", 1e3 * health, bad ? " (non-finite values!)" : ""));
     feed_sgd_free(&c.sgd);
     free(mom), free(c.x), free(c.dlogits), free(c.labels);
     feed_net_free(c.net);

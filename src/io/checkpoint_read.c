@@ -6,6 +6,7 @@
 #include "h5_util.h"
 
 #include "feed/check.h"
+#include "feed/finite.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -273,6 +274,12 @@ static int read_tensor(const feed_ckpt *c, const char *group, const char *key, c
                                      c->path, path, h5_error_detail());
         else
             st = check_crc(c, path, dataset, &shape, dst, err);
+        size_t n = (size_t)feed_ckpt_shape_numel(&shape), at;
+        if (st == 0 && shape.dtype == FEED_CKPT_F32 && (at = feed_first_nonfinite(dst, n)) < n)
+            st = feed_ckpt_set_error(err, "the model diverged before it was saved, or the tool that wrote the file "
+                                          "stored Inf/NaN; " HINT_OLDER,
+                                     "checkpoint '%s': tensor '%s' holds %g at element %zu", c->path, path,
+                                     ((const float *)dst)[at], at);
     }
     if (dataset >= 0) H5Dclose(dataset);
     free(path);

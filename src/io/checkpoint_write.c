@@ -12,6 +12,7 @@
 #include "h5_util.h"
 
 #include "feed/check.h"
+#include "feed/finite.h"
 #include "feed/version_gen.h"
 
 #include <errno.h>
@@ -160,6 +161,12 @@ void feed_ckpt_put(feed_ckpt_writer *w, const char *group, const char *key, feed
                     shape.rank, feed_ckpt_shape_str(&shape, shape_text, sizeof shape_text));
     if (!data && feed_ckpt_shape_numel(&shape) > 0)
         WRITER_FAIL(w, HINT_CALLER, "tensor '%s': data is NULL", path);
+    if (shape.dtype == FEED_CKPT_F32) { /* a model with Inf or NaN is never saved as if it were one */
+        size_t n = (size_t)feed_ckpt_shape_numel(&shape), at = feed_first_nonfinite(data, n);
+        if (at < n)
+            WRITER_FAIL(w, "the values diverged: lower train.lr or the distillation weights",
+                        "tensor '%s' holds %g at element %zu", path, ((const float *)data)[at], at);
+    }
 
     h5_quiet quiet;
     h5_quiet_begin(&quiet);

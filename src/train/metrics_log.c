@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "feed/check.h"
+#include "feed/json.h"
 #include "feed/metrics.h"
 
 struct feed_metrics_log {
@@ -50,8 +51,8 @@ feed_metrics_log *feed_metrics_open(const char *path, int64_t resume_epoch) {
 }
 
 static void put_num(FILE *f, const char *name, double v) {
-    if (isfinite(v)) fprintf(f, ",\"%s\":%.9g", name, v);
-    else fprintf(f, ",\"%s\":null", name);
+    fprintf(f, ",\"%s\":", name);
+    feed_json_num(f, v);
 }
 
 void feed_metrics_append(feed_metrics_log *log, int rank, const feed_epoch_metrics *m) {

@@ -3,14 +3,18 @@
  * Per step:  loader batch (epoch, step) -> forward (train) -> CE -> backward -> SGD
  * Per epoch: evaluation, metrics, checkpoint (every checkpoint.every epochs), best copy.
  * Any step:  SIGUSR1/SIGTERM on any rank -> all ranks checkpoint that step and return.
+ * Any step:  a non-finite loss, gradient or BN statistic -> the job ends before the optimizer
+ *            step, naming what diverged; no checkpoint is written from that state.
  */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdnoreturn.h>
 #include <string.h>
 
 #include "feed/check.h"
+#include "feed/finite.h"
 #include "feed/loss_ce.h"
 #include "feed/lr_schedule.h"
 #include "feed/metrics.h"
@@ -41,6 +45,8 @@ typedef struct {
     double best_error;
     const feed_train_extension *ext;
     int64_t *idx;     /* (B) sample indices of the current batch, for extensions */
+    int n_student_params; /* the first entries of sgd.params are the network's; then modules' */
+    char last_ckpt[4200]; /* the newest checkpoint this run wrote or resumed from, or "" */
 } trainer;
 
 float *feed_sgd_add_net(feed_sgd *sgd, feed_net *net) {
@@ -107,6 +113,7 @@ static void setup(trainer *t, const feed_train_job *job) {
                           .nesterov = cfg->train.nesterov && cfg->train.momentum > 0};
     feed_sgd_init(&t->sgd, sc);
     t->momentum = feed_sgd_add_net(&t->sgd, t->net);
+    t->n_student_params = t->sgd.count;
     t->ext = job->ext;
     if (t->ext && t->ext->setup) t->ext->setup(t->ext->self, t->net, &t->sgd);
     t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
@@ -186,8 +193,74 @@ static void save_periodic(trainer *t) {
     const feed_config *cfg = t->cfg;
     char *path = feed_ckpt_dir_path(cfg->run.dir, t->job->prefix, t->epoch, t->global_step);
     save(t, path);
+    snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);
     feed_ckpt_dir_prune(cfg->run.dir, t->job->prefix, cfg->checkpoint.keep_last);
     free(path);
+}
+
+/* ---- numerical health ---- */
+
+/* What went non-finite in this step, checked in the order a divergence shows itself:
+ * the loss, the logits' gradient, the network's gradients (named), the modules' gradients,
+ * the network's BN statistics. Writes a description to what; false if all is finite. */
+static bool step_nonfinite(trainer *t, double loss, int n, char *what, size_t size) {
+    float v;
+    if (!isfinite(loss)) {
+        snprintf(what, size, "the cross-entropy is %g", loss);
+        return true;
+    }
+    size_t nd = (size_t)n * t->classes, at = feed_first_nonfinite(t->dlogits, nd);
+    if (at < nd) {
+        snprintf(what, size, "the gradient of the logits holds %g (sample %zu, class %zu)", t->dlogits[at],
+                 at / t->classes, at % t->classes);
+        return true;
+    }
+    int e = feed_net_first_nonfinite(t->net, FEED_CHECK_GRADS, &v);
+    if (e >= 0) {
+        snprintf(what, size, "the gradient of '%s' holds %g", feed_net_entry(t->net, e)->name, v);
+        return true;
+    }
+    for (int k = t->n_student_params; k < t->sgd.count; k++) {
+        const feed_sgd_param *p = &t->sgd.params[k];
+        if ((at = feed_first_nonfinite(p->grad, p->n)) < p->n) {
+            snprintf(what, size, "the gradient of a distillation module's parameter (tensor %d) holds %g",
+                     k - t->n_student_params + 1, p->grad[at]);
+            return true;
+        }
+    }
+    e = feed_net_first_nonfinite(t->net, FEED_CHECK_BUFFERS, &v);
+    if (e >= 0) {
+        snprintf(what, size, "the BN statistic '%s' holds %g", feed_net_entry(t->net, e)->name, v);
+        return true;
+    }
+    return false;
+}
+
+/* Ends the job (every rank) for a step that went non-finite, before its optimizer step:
+ * names the step, what diverged, the distillation losses that are not finite, and the
+ * checkpoint a resume starts from. */
+static noreturn void fail_nonfinite(trainer *t, int64_t s, double lr, const char *what) {
+    char terms[600] = "";
+    if (t->ext && t->ext->epoch_metrics) { /* the epoch's averages: non-finite iff this step's are */
+        const char *names[FEED_METRICS_MAX_EXTRA];
+        double values[FEED_METRICS_MAX_EXTRA];
+        int m = t->ext->epoch_metrics(t->ext->self, names, values, FEED_METRICS_MAX_EXTRA);
+        size_t len = 0;
+        for (int i = 0; i < m && len < sizeof terms; i++)
+            if (!isfinite(values[i]))
+                len += (size_t)snprintf(terms + len, sizeof terms - len, "%s%s = %g", len ? ", " : "; distillation losses: ",
+                                        names[i], values[i]);
+    }
+    const char *resume = *t->last_ckpt ? feed_fmt("the newest checkpoint, %s, is from before it", t->last_ckpt)
+                                       : "there is no checkpoint yet";
+    const char *again = *t->last_ckpt ? "the same command continues from that checkpoint"
+                                      : "the same command starts again from epoch 1";
+    FEED_FAIL(feed_fmt("lower train.lr (%g at this step) or the distillation weights, or raise train.batch; %s",
+                       lr, again),
+              "%straining diverged at step %lld of epoch %lld (step %lld of the run): %s%s; nothing was saved "
+              "from this state, %s",
+              t->job->label ? feed_fmt("%s: ", t->job->label) : "", (long long)s + 1, (long long)t->epoch + 1,
+              (long long)t->global_step + 1, what, terms, resume);
 }
 
 /* ---- the loop ---- */
@@ -224,6 +297,8 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         }
         errors += feed_count_errors(logits, t->y, n, t->classes);
         feed_net_backward(t->net, t->dlogits);
+        char what[512];
+        if (step_nonfinite(t, loss, n, what, sizeof what)) fail_nonfinite(t, s, lr, what);
         feed_sgd_step(&t->sgd, lr);
         if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step);
         t->global_step++;
@@ -257,6 +332,7 @@ int feed_train_run(const feed_train_job *job) {
     if (rc.path) {
         feed_ckpt *ck = feed_ckpt_open(rc.path);
         restore(&t, ck);
+        snprintf(t.last_ckpt, sizeof t.last_ckpt, "%s", rc.path);
         feed_ckpt_close(ck);
         if (job->rank == 0)
             printf("%s%sresumed from %s (epoch %lld, step %lld)%s\n", job->label ? job->label : "",

@@ -8,6 +8,7 @@
 #include "feed/check.h"
 
 #include <hdf5.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,16 @@ static void do_write_bad_key(void *arg) {
 static void do_write_reserved_attr(void *arg) {
     feed_ckpt_writer *w = feed_ckpt_begin(((probe *)arg)->path, &sample_meta);
     feed_ckpt_put_attr_i64(w, NULL, "epoch", 3);
+    feed_ckpt_commit(w);
+}
+
+/* A model that diverged: a NaN among finite weights. */
+static void do_write_nonfinite(void *arg) {
+    feed_ckpt_writer *w = feed_ckpt_begin(((probe *)arg)->path, &sample_meta);
+    float weights[300];
+    for (int i = 0; i < 300; i++) weights[i] = 0.01f * (float)i;
+    weights[257] = NAN;
+    feed_ckpt_put(w, "model", "conv1.weight", (feed_ckpt_shape){FEED_CKPT_F32, 1, {300}}, weights);
     feed_ckpt_commit(w);
 }
 
@@ -291,6 +302,9 @@ static void failed_writes(void) {
     expect_error("bad key", do_write_bad_key, &p, 1, "empty component", NULL);
     EXPECT(!file_exists(tmp));
     expect_error("reserved attribute", do_write_reserved_attr, &p, 1, "attribute name 'epoch' is reserved", NULL);
+    EXPECT(!file_exists(tmp));
+    expect_error("non-finite tensor", do_write_nonfinite, &p, 1, "tensor 'model/conv1/weight' holds nan at element 257",
+                 "is unchanged", "the values diverged", NULL);
     EXPECT(!file_exists(tmp));
     expect_error("disk full", do_write_disk_full, &p, 1, "cannot write checkpoint", path, "disk full", NULL);
     EXPECT(!file_exists(tmp));
