@@ -2,6 +2,7 @@
  * Every problem with the file is a user-input error (exit 2) naming the file and object. */
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,13 +204,15 @@ feed_dataset *feed_dataset_open(const char *path) {
     int32_t k = 0;
     read_numbers(&r, "num_classes", H5T_NATIVE_INT32, 1, &k);
     if (k < 1) FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': num_classes is %d", path, k);
-    feed_dataset *ds = feed_dataset_new(name, k, 1, 1, 1);
-    free(name);
-    ds->path = feed_xstrdup(path);
+    /* The names come first: their count is what the file really holds, so a corrupt
+       num_classes is refused before it sizes anything. */
     int n_names = 0;
     char **names = read_strings(&r, "class_names", &n_names);
     if (n_names != k)
         FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %d class_names for num_classes = %d", path, n_names, k);
+    feed_dataset *ds = feed_dataset_new(name, k, 1, 1, 1);
+    free(name);
+    ds->path = feed_xstrdup(path);
     feed_dataset_set_class_names(ds, (const char *const *)names);
     for (int i = 0; i < n_names; i++) free(names[i]);
     free(names);
@@ -218,8 +221,8 @@ feed_dataset *feed_dataset_open(const char *path) {
     read_numbers(&r, "mean", H5T_NATIVE_FLOAT, ds->channels, ds->mean);
     read_numbers(&r, "std", H5T_NATIVE_FLOAT, ds->channels, ds->std);
     for (int c = 0; c < ds->channels; c++)
-        if (!(ds->std[c] > 0.0f) || ds->mean[c] != ds->mean[c])
-            FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': channel %d has mean %g, std %g (std must be > 0)",
+        if (!isfinite(ds->mean[c]) || !isfinite(ds->std[c]) || !(ds->std[c] > 0.0f))
+            FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': channel %d has mean %g, std %g (both finite, std > 0)",
                              path, c, ds->mean[c], ds->std[c]);
     if (H5Aexists(r.file, "source_files") > 0 && H5Aexists(r.file, "source_sha256") > 0) {
         int nf = 0, nh = 0;

@@ -3,6 +3,7 @@
  * different batches. Also: feed_dataset_open names the file and object of a bad file. */
 #define _POSIX_C_SOURCE 200809L
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,27 @@ static void test_open_errors(const char *good) {
     snprintf(cmd, sizeof cmd, "%s --seconds 1 %s", FEED_LOADER_BENCH_EXE, text_file);
     EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
     EXPECT_STR_CONTAINS(out, "is not an HDF5 file");
+
+    /* Attributes that would train on garbage or size huge allocations. */
+    float inf = INFINITY;
+    int32_t huge = 100000000;
+    struct { const char *attr; hid_t type; const void *value; const char *needle; } tampered[] = {
+        {"std", H5T_NATIVE_FLOAT, &inf, "channel 0 has mean"},
+        {"mean", H5T_NATIVE_FLOAT, &inf, "both finite"},
+        {"num_classes", H5T_NATIVE_INT32, &huge, "class_names for num_classes = 100000000"},
+    };
+    for (size_t i = 0; i < sizeof tampered / sizeof tampered[0]; i++) {
+        bh_write_synthetic(bad);
+        f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t a = H5Aopen(f, tampered[i].attr, H5P_DEFAULT);
+        EXPECT(a >= 0 && H5Awrite(a, tampered[i].type, tampered[i].value) >= 0);
+        H5Aclose(a);
+        H5Fclose(f);
+        snprintf(cmd, sizeof cmd, "%s --seconds 1 %s", FEED_LOADER_BENCH_EXE, bad);
+        EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
+        EXPECT_STR_CONTAINS(out, tampered[i].needle);
+        EXPECT_STR_CONTAINS(out, "determinism_broken.h5");
+    }
 
     snprintf(cmd, sizeof cmd, "%s --seconds 1 --batch 1000 %s", FEED_LOADER_BENCH_EXE, good);
     EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
