@@ -1,7 +1,9 @@
 /* modes.c - the table of modes (from mode_list.h), the rank-count check and the dispatch. */
+#include <mpi.h>
 #include <stdio.h>
 
 #include "feed/check.h"
+#include "feed/run_lock.h"
 #include "feed/distill.h"
 #include "feed/sfeed.h"
 #include "feed/modes.h"
@@ -37,6 +39,26 @@ int feed_ranks_sfeed(const feed_config *cfg, char *why, size_t cap) {
     return k + 1;
 }
 
+/* World rank 0 holds run.dir's lock for the whole job (include/feed/run_lock.h); when another
+ * run holds it, every rank ends with one message and nothing in the folder touched. */
+static void lock_run_dir(const feed_run_ctx *ctx) {
+    char why[1200] = "", previous[512] = "";
+    int ok = 1;
+    if (ctx->rank == 0) {
+        ok = feed_run_lock(ctx->cfg->run.dir, why, sizeof why, previous, sizeof previous) == 0;
+        if (!ok) {
+            fprintf(stderr, "feed_mpi: error: %s\n  hint: wait for it to end, or give this run another run.dir\n", why);
+            fflush(stderr);
+        } else if (*previous) {
+            printf("note: %s/.feed_mpi.lock was left by a run that ended without releasing it (%s); taken over\n",
+                   ctx->cfg->run.dir, previous);
+            fflush(stdout);
+        }
+    }
+    CHECK_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    if (!ok) feed_exit_collective(FEED_EXIT_USAGE);
+}
+
 int feed_run_mode(const feed_run_ctx *ctx) {
     int m = ctx->cfg->run.mode;
     FEED_CHECK(m >= 0 && m < FEED_NUM_MODES, "this is a bug", "no entry for mode %d", m);
@@ -57,5 +79,6 @@ int feed_run_mode(const feed_run_ctx *ctx) {
         }
         feed_exit_collective(FEED_EXIT_USAGE);
     }
+    lock_run_dir(ctx);
     return mode->run(ctx);
 }

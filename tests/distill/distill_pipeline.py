@@ -18,7 +18,7 @@ FEED's NTL maps 64 -> 128 channels. Then:
 import os, shutil, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from harness import check, finish, parse_args, run, same, tensors
+from harness import check, finish, kill_job, parse_args, run, same, tensors
 from harness import write_ini as harness_write_ini
 import h5py
 import numpy as np
@@ -112,8 +112,9 @@ def kill_after_checkpoint(cmd, out_dir, timeout=300):
         time.sleep(0.05)
     killed = p.poll() is None
     if killed:
-        os.killpg(p.pid, signal.SIGKILL)
-    p.communicate()
+        kill_job(p)
+    else:
+        p.communicate()
     return killed
 
 for terms in ("kd", "at", "ft"):
@@ -207,8 +208,7 @@ t_kill = time.time()
 try:
     out, _ = p.communicate(timeout=120)
 except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
-    out, _ = p.communicate()
+    out = kill_job(p)
 check(victim is not None, "found teacher rank 1's process")
 check(p.returncode != 0, f"killed teacher: job ends non-zero after {time.time() - t_kill:.0f} s (rc {p.returncode})")
 check("rank 1" in out, "killed teacher: the message names rank 1")

@@ -17,7 +17,7 @@
 import json, os, random, shutil, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from harness import check, finish, parse_args, run, same, tensors
+from harness import check, finish, kill_job, parse_args, run, same, tensors
 from harness import write_ini as harness_write_ini
 
 args = parse_args([("--kills", {"type": int, "default": 4})])
@@ -97,8 +97,7 @@ for attempt in range(args.kills + 3):
         try:
             out, _ = p.communicate(timeout=random.uniform(0.2, 0.7) * seconds)
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.communicate()
+            kill_job(p)
             kills += 1
             continue
     else:
@@ -138,8 +137,7 @@ if victim:
 try:
     out, _ = p.communicate(timeout=120)
 except subprocess.TimeoutExpired:
-    os.killpg(p.pid, signal.SIGKILL)
-    out, _ = p.communicate()
+    out = kill_job(p)
 check(victim is not None and p.returncode != 0, f"rank 1 killed: the job ends non-zero (rc {p.returncode})")
 check("rank 1" in out and "sfeed: rank 1 trains generation 1" in out,
       "the output names rank 1, and the job's first lines say it trains generation 1")

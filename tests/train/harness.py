@@ -2,8 +2,10 @@
 check for Debian's Python stack, and a check() that records failures and keeps going."""
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 
 try:
     import h5py  # noqa: F401  (imported here so a missing package fails with a hint)
@@ -17,6 +19,45 @@ failures = []
 def run(cmd, timeout=600):
     """Run cmd; stdout and stderr together in .stdout."""
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def _children(pid):
+    """Pids whose parent is pid (from /proc: no procps needed)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                kids.append(int(d))
+    return kids
+
+
+def _alive(pid):
+    try:
+        return "zombie" not in open(f"/proc/{pid}/status").read()
+    except OSError:
+        return False
+
+
+def kill_job(p):
+    """SIGKILL a job started as Popen(mpirun ..., start_new_session=True): mpirun's process
+    group and every rank it launched (Open MPI gives ranks process groups of their own, and an
+    orphaned rank runs on for a few seconds), then wait until all are gone: a restart must not
+    find the killed run still holding its run folder. Returns mpirun's captured output."""
+    ranks = _children(p.pid)
+    for kill in [lambda: os.killpg(p.pid, signal.SIGKILL)] + [lambda r=r: os.kill(r, signal.SIGKILL) for r in ranks]:
+        try:
+            kill()
+        except ProcessLookupError:
+            pass
+    out, _ = p.communicate()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(r) for r in ranks):
+        time.sleep(0.05)
+    return out
 
 
 def write_ini(folder, name, body):

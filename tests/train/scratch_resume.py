@@ -11,7 +11,7 @@ the reference; the metrics file must describe every epoch once plus the resume e
 """
 import json, os, random, shutil, signal, subprocess, sys, time
 
-from harness import check, finish, parse_args
+from harness import check, finish, kill_job, parse_args
 import h5py
 import numpy as np
 
@@ -108,8 +108,7 @@ for attempt in range(args.kills + 20):
         try:
             p.wait(timeout=delay)
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            kill_job(p)
             kills += 1
             log.write(f"\n=== SIGKILL after {delay:.2f} s ===\n")
             continue
