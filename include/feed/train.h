@@ -32,6 +32,11 @@ feed_net *feed_model_create(const feed_model_spec *spec, uint64_t seed, bool inf
 feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch);
 /* Write those attributes. */
 void feed_model_put_attrs(feed_ckpt_writer *w, const feed_model_spec *spec);
+/* The inference network (eval mode, BN folded) of checkpoint `path`, planned for `batch`,
+ * after checking that it fits data set ds (read from data_path): classes, channels and image
+ * size, each refused with exit 2 naming the file and its `role` ("teacher", "model"). */
+feed_net *feed_model_load(const char *path, const char *role, const feed_dataset *ds, const char *data_path,
+                          int batch);
 
 /* ---- parameters <-> checkpoint (net_checkpoint.c) ---- */
 

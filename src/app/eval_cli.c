@@ -82,13 +82,9 @@ int feed_eval_main(int argc, char **argv) {
     char **archs = feed_xcalloc((size_t)n, sizeof(char *), "archs");
     for (int m = 0; m < n; m++) {
         feed_ckpt *ck = feed_ckpt_open(paths[m]);
-        const feed_ckpt_meta *meta = feed_ckpt_get_meta(ck);
-        feed_ckpt_require_model(ck, NULL, classes, ds->channels);
-        archs[m] = feed_xstrdup(meta->arch);
-        feed_model_spec spec = feed_model_spec_from_checkpoint(ck, batch);
-        feed_net *net = feed_model_create(&spec, 0, true);
-        feed_net_load(ck, net, "model");
+        archs[m] = feed_xstrdup(feed_ckpt_get_meta(ck)->arch);
         feed_ckpt_close(ck);
+        feed_net *net = feed_model_load(paths[m], "model", ds, data, batch);
         probs[m] = feed_xmalloc(sizeof(float) * (size_t)samples * classes, "probabilities");
         res[m] = feed_evaluate(net, ld, classes, probs[m]);
         feed_net_free(net);

@@ -50,7 +50,7 @@ static void lock_run_dir(const feed_run_ctx *ctx) {
             fprintf(stderr, "feed_mpi: error: %s\n  hint: wait for it to end, or give this run another run.dir\n", why);
             fflush(stderr);
         } else if (*previous) {
-            printf("note: %s/.feed_mpi.lock was left by a run that ended without releasing it (%s); taken over\n",
+            printf("note: %s/.feed_mpi.lock names an earlier run that did not end normally (%s): taken over\n",
                    ctx->cfg->run.dir, previous);
             fflush(stdout);
         }

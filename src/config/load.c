@@ -134,6 +134,8 @@ static char *read_line(char *buf, int cap, void *stream) {
     size_t n = nl ? (size_t)(nl - start) : c->len - c->pos;
     c->pos += n + (nl ? 1 : 0);
     c->line++;
+    if (c->line == 1 && n >= 3 && memcmp(start, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte-order mark */
+        start += 3, n -= 3;
     if (n && start[n - 1] == '\r') n--; /* CRLF files */
     if (check_line(c, start, n) != 0 || n + 2 > (size_t)cap) {
         buf[0] = '\n', buf[1] = 0;
@@ -170,6 +172,14 @@ static int on_setting(void *user, const char *section, const char *key, const ch
         return 1;
     }
     c->first_line[id] = c->line;
+    /* dir = "/x y": quotes around a whole value are INI habit, not part of the value */
+    char unquoted[4096];
+    size_t vn = strlen(value);
+    if (vn >= 2 && (value[0] == '"' || value[0] == '\'') && value[vn - 1] == value[0] && vn - 2 < sizeof unquoted) {
+        memcpy(unquoted, value + 1, vn - 2);
+        unquoted[vn - 2] = 0;
+        value = unquoted;
+    }
     feed_cfg_msg m;
     if (feed_cfg_set_value(c->cfg, id, value, &m) != 0) {
         feed_cfg_error(c->errs, c->file, c->line, m.hint, "%s", m.msg);

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "feed/check.h"
 #include "feed/config.h"
 
 /* Report at the key's origin: its line in the file, its override, or the file itself. */
@@ -71,6 +73,19 @@ static void validate_distill(const feed_config *cfg, feed_cfg_errors *errs) {
         error_at(cfg, errs, feed_cfg_find("run", "mode"),
                  "list the teacher checkpoints, e.g. teachers = runs/t/teacher_0.h5, runs/t/teacher_1.h5", msg);
     }
+    /* The same file twice (by name, or two names of one file) would weigh double and hold a
+       rank for nothing: surely a copy-paste slip. */
+    const feed_str_list *t = &cfg->distill.teachers;
+    for (int i = 0; i < t->n; i++)
+        for (int j = i + 1; j < t->n; j++) {
+            struct stat a, b;
+            bool same = strcmp(t->v[i], t->v[j]) == 0 ||
+                        (stat(t->v[i], &a) == 0 && stat(t->v[j], &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+            if (!same) continue;
+            snprintf(msg, sizeof msg, "distill.teachers lists teacher %d (%.200s) again as teacher %d%s", i + 1, t->v[i],
+                     j + 1, strcmp(t->v[i], t->v[j]) ? feed_fmt(" (%.200s: the same file)", t->v[j]) : "");
+            error_at(cfg, errs, feed_cfg_find("distill", "teachers"), "list each teacher checkpoint once", msg);
+        }
     int terms = feed_cfg_find("distill", "terms");
     if (cfg->distill.terms.n == 0)
         error_at(cfg, errs, terms, "e.g. terms = feed, or terms = kd, feed", "distill.terms is empty");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "feed/check.h"
+#include "../io/h5_util.h" /* h5_error_detail */
 #include "feed/dataset.h"
 
 #define LAYOUT_HINT "make data-set files with feed_convert; docs/data.md describes the layout"
@@ -184,9 +185,14 @@ feed_dataset *feed_dataset_open(const char *path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (H5Fis_hdf5(path) <= 0) FEED_INPUT_ERROR(LAYOUT_HINT, "'%s' is not an HDF5 file", path);
     h5_reader r = {path, H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)};
-    if (r.file < 0)
-        FEED_INPUT_ERROR("another program may hold it open for writing (HDF5 file locking)",
-                         "cannot open HDF5 file '%s'", path);
+    if (r.file < 0) {
+        const char *detail = h5_error_detail(); /* e.g. "truncated file: eof = ..." */
+        if (strstr(detail, "truncated"))
+            FEED_INPUT_ERROR("the file is incomplete (an interrupted copy or conversion?): copy or convert it again",
+                             "data set '%s' is truncated (HDF5: %s)", path, detail);
+        FEED_INPUT_ERROR("another program may hold it open for writing (HDF5 file locking), or it is damaged",
+                         "cannot open HDF5 file '%s'%s%s%s", path, *detail ? " (HDF5: " : "", detail, *detail ? ")" : "");
+    }
     if (H5Aexists(r.file, "format") > 0) {
         char *format = read_string(&r, "format");
         if (strcmp(format, FEED_DATASET_FORMAT) != 0)

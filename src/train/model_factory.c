@@ -70,3 +70,18 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch) 
     feed_model_check(&s);
     return s;
 }
+
+feed_net *feed_model_load(const char *path, const char *role, const feed_dataset *ds, const char *data_path,
+                          int batch) {
+    feed_ckpt *ck = feed_ckpt_open(path);
+    feed_ckpt_require_model(ck, NULL, ds->num_classes, ds->channels);
+    feed_model_spec spec = feed_model_spec_from_checkpoint(ck, batch);
+    if (spec.height != ds->height || spec.width != ds->width)
+        FEED_INPUT_ERROR(feed_fmt("use a data set of the images the %s was trained on", role),
+                         "%s %s was trained on %dx%d images, %s has %dx%d", role, path, spec.height, spec.width,
+                         data_path, ds->height, ds->width);
+    feed_net *net = feed_model_create(&spec, 0, true); /* eval mode, BN folded into the convs */
+    feed_net_load(ck, net, "model");
+    feed_ckpt_close(ck);
+    return net;
+}

@@ -70,6 +70,11 @@ feed_resume_choice feed_resume_select(const feed_config *cfg, const char *prefix
             FEED_INPUT_ERROR("checkpoint.on_corrupt = fallback resumes from the previous good one; "
                              "or move the damaged file away",
                              "the newest checkpoint of %s in %s is damaged (see above)", prefix, cfg->run.dir);
+        if (!scan.path) /* starting over from epoch 1 would look like a resume that worked */
+            FEED_INPUT_ERROR("move the damaged files away to start again from epoch 1, or name a good copy with "
+                             "checkpoint.resume = PATH",
+                             "every checkpoint of %s in %s is damaged (see above): nothing to resume from", prefix,
+                             cfg->run.dir);
     }
     long long mine = scan.path ? (long long)scan.step : -1, lowest = -1, highest = -1;
     CHECK_MPI(MPI_Allreduce(&mine, &lowest, 1, MPI_LONG_LONG, MPI_MIN, comm));

@@ -85,6 +85,15 @@ int main(void) {
                   "0.1234567890123") == 0);
     feed_config_free(&cfg);
 
+    /* A UTF-8 byte-order mark (Windows editors) and quotes around whole values are read as
+       INI habit: the folder is /x y, not "/x y" with its quotes; a lone quote stays. */
+    EXPECT_INT_EQ(load(&cfg, "\xEF\xBB\xBF[run]\ndir = \"/x y\"  ; where\nname = 'a b'\n[data]\npath = d\"\n",
+                       0, NULL, &errs), 0);
+    EXPECT(strcmp(cfg.run.dir, "/x y") == 0);
+    EXPECT(strcmp(cfg.run.name, "a b") == 0);
+    EXPECT(strcmp(cfg.data.path, "d\"") == 0);
+    feed_config_free(&cfg);
+
     /* Suggestions: near misses only. */
     EXPECT(strcmp(feed_cfg_suggest_key("train", "learning_rate") ? "x" : "none", "none") == 0);
     EXPECT(strcmp(feed_cfg_suggest_key("train", "wieght_decay"), "weight_decay") == 0);

@@ -64,6 +64,7 @@ static const config_case cases[] = {
     {"name_slash", DATA "[run]\nname = a/b\n", "", 2, {"@:4: run.name must be"}},
     {"pfeed_no_teachers", DATA "[run]\nmode = pfeed\n", "", 2, {"@:4: run.mode = pfeed needs distill.teachers", "teachers = "}},
     {"pfeed_teacher_missing", DATA "[run]\nmode = pfeed\n[distill]\nteachers = data.h5, nope.h5\n", "", 2, {"@:6: distill.teachers: cannot read 'nope.h5'"}},
+    {"teachers_twice", DATA "[run]\nmode = pfeed\n[distill]\nteachers = data.h5, ./data.h5\n", "", 2, {"@:6: distill.teachers lists teacher 1 (data.h5) again as teacher 2 (./data.h5: the same file)", "list each teacher checkpoint once"}},
     {"terms_unknown", DATA "[distill]\nterms = kd, fed\n", "", 2, {"@:4: distill.terms: 'fed' is not one of: feed, kd, at, l1, ft", "did you mean 'feed'"}},
     {"terms_twice", DATA "[distill]\nterms = kd, at, kd\n", "", 2, {"@:4: distill.terms lists 'kd' twice", "give each value once"}},
     {"distill_no_terms", DATA "[run]\nmode = distill\n[distill]\nteachers = data.h5\nterms =\n", "", 2, {"@:7: distill.terms is empty", "terms = kd, feed"}},

@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "batch_hash.h"
@@ -62,6 +63,16 @@ static void test_open_errors(const char *good) {
     snprintf(cmd, sizeof cmd, "%s --seconds 1 %s", FEED_LOADER_BENCH_EXE, text_file);
     EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
     EXPECT_STR_CONTAINS(out, "is not an HDF5 file");
+
+    /* A truncated copy is called truncated (not "held open by another program"). */
+    {
+        snprintf(cmd, sizeof cmd, "head -c 20000 %s > %s/determinism_cut.h5", good, FEED_TEST_WORKDIR);
+        EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 0);
+        snprintf(cmd, sizeof cmd, "%s --seconds 1 %s/determinism_cut.h5", FEED_LOADER_BENCH_EXE, FEED_TEST_WORKDIR);
+        EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
+        EXPECT_STR_CONTAINS(out, "determinism_cut.h5' is truncated");
+        EXPECT_STR_CONTAINS(out, "copy or convert it again");
+    }
 
     /* Attributes that would train on garbage or size huge allocations. */
     float inf = INFINITY;

@@ -103,6 +103,14 @@ data = open(ck[0], "rb").read()
 open(truncated, "wb").write(data[: len(data) // 2])
 bad_case("truncated checkpoint", truncated, "truncated.h5")
 
+# a model of 32x32 images (the weights of a CIFAR ResNet fit any size) on 28x28 Fashion-MNIST
+other_size = os.path.join(args.work, "size32.h5")
+shutil.copy(ck[0], other_size)
+with h5py.File(other_size, "r+") as f:
+    f.attrs["input_height"] = np.int64(32)
+    f.attrs["input_width"] = np.int64(32)
+bad_case("images of another size", other_size, "was trained on 32x32 images")
+
 bad_case("missing checkpoint", os.path.join(args.work, "nope.h5"), "nope.h5")
 
 # resume a resnet32 run from a resnet20 checkpoint

@@ -64,7 +64,7 @@ check(wait_for(has_checkpoint, 300), "the run to kill writes its first checkpoin
 kill_job(p)
 left = open(f"{W}/killed/.feed_mpi.lock").read().strip()
 r = run(MPI + [args.feed_mpi, ini, f"run.dir={W}/killed"], timeout=600)
-check(r.returncode == 0 and "was left by a run that ended without releasing it" in r.stdout and left in r.stdout
+check(r.returncode == 0 and "names an earlier run that did not end normally" in r.stdout and left in r.stdout
       and "resumed from" in r.stdout, f"after SIGKILL the next run takes the lock over with a note ({left}), resumes "
       "and finishes")
 
