@@ -93,7 +93,8 @@ const char *feed_mpi_error_str(int code);
                        #call, feed_fmt(__VA_ARGS__));                                             \
     } while (0)
 
-/* printf into a small rotating static buffer, for messages (not thread-safe beyond 8 uses). */
+/* printf into one of 8 rotating buffers, each grown to fit (messages never cut a long path);
+ * valid until 8 more calls; not thread-safe. */
 const char *feed_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allocation that never returns NULL: failures end the job naming the size and purpose. */

@@ -26,18 +26,41 @@ static int mpi_is_up(void) {
     return init && !fin;
 }
 
+/* vsnprintf into a buffer of the right size: malloc'ed, or `fallback` (cut to its size) when
+ * memory is short - an out-of-memory error must still be reported. */
+static char *format_alloc(char *fallback, size_t fallback_cap, const char *fmt, va_list ap) {
+    va_list copy;
+    va_copy(copy, ap);
+    int need = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    char *buf = need >= 0 ? malloc((size_t)need + 1) : NULL;
+    if (buf) {
+        vsnprintf(buf, (size_t)need + 1, fmt, ap);
+        return buf;
+    }
+    vsnprintf(fallback, fallback_cap, fmt, ap);
+    return fallback;
+}
+
+static char *format_alloc_v(char *fallback, size_t fallback_cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = format_alloc(fallback, fallback_cap, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
 void feed_vfatal(int code, const char *file, int line, const char *hint, const char *fmt,
                  va_list ap) {
-    char msg[4096];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    char head[64] = "";
+    static char msg_fallback[4096], out_fallback[6144];
+    char *msg = format_alloc(msg_fallback, sizeof msg_fallback, fmt, ap);
+    char head[64] = "", at[300] = "";
     if (g_rank >= 0) snprintf(head, sizeof head, "rank %d: ", g_rank);
-    /* One fprintf so lines from several ranks do not interleave mid-message. */
-    char out[6144];
-    int n = snprintf(out, sizeof out, "%s: %serror: %s\n", g_program, head, msg);
-    if (file && n < (int)sizeof out) n += snprintf(out + n, sizeof out - n, "  at %s:%d\n", file, line);
-    if (hint && *hint && n < (int)sizeof out)
-        snprintf(out + n, sizeof out - n, "  hint: %s\n", hint);
+    if (file) snprintf(at, sizeof at, "  at %s:%d\n", file, line);
+    /* One fputs so lines from several ranks do not interleave mid-message; paths are never cut. */
+    char *out = format_alloc_v(out_fallback, sizeof out_fallback, "%s: %serror: %s\n%s%s%s%s", g_program, head, msg,
+                               at, hint && *hint ? "  hint: " : "", hint && *hint ? hint : "",
+                               hint && *hint ? "\n" : "");
     fputs(out, stderr);
     fflush(stderr);
     fflush(stdout);
@@ -83,13 +106,24 @@ const char *feed_mpi_error_str(int code) {
 }
 
 const char *feed_fmt(const char *fmt, ...) {
-    static char bufs[8][1024];
+    /* A ring of 8 buffers, each grown to fit (so long paths are never cut), kept for reuse. */
+    static char *bufs[8];
+    static size_t caps[8];
+    static char fallback[8][1024];
     static int next = 0;
-    char *b = bufs[next];
+    int i = next;
     next = (next + 1) % 8;
-    va_list ap;
+    va_list ap, copy;
     va_start(ap, fmt);
-    vsnprintf(b, sizeof bufs[0], fmt, ap);
+    va_copy(copy, ap);
+    int need = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    if (need >= 0 && (size_t)need + 1 > caps[i]) {
+        char *grown = realloc(bufs[i], (size_t)need + 1);
+        if (grown) bufs[i] = grown, caps[i] = (size_t)need + 1;
+    }
+    char *b = caps[i] ? bufs[i] : fallback[i];
+    vsnprintf(b, caps[i] ? caps[i] : sizeof fallback[i], fmt, ap);
     va_end(ap);
     return b;
 }

@@ -42,9 +42,11 @@ double feed_test_max_rel_diff(const float *a, const float *b, size_t n) {
 }
 
 int feed_test_run(const char *cmd, char *out, size_t cap) {
-    char full[8192];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    size_t len = strlen(cmd) + 8;
+    char *full = malloc(len);
+    snprintf(full, len, "%s 2>&1", cmd);
     FILE *p = popen(full, "r");
+    free(full);
     if (!p) {
         feed_test_fail(__FILE__, __LINE__, "popen failed for: %s", cmd);
         return -1;

@@ -162,6 +162,17 @@ int main(void) {
     EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
     EXPECT_STR_CONTAINS(out, ".: cannot read the config file");
 
+    /* A 5,000-character path (longer than PATH_MAX: each component is fine) is named whole. */
+    {
+        static char long_path[5200], long_cmd[11000], long_out[16384];
+        size_t n = (size_t)snprintf(long_path, sizeof long_path, "/tmp");
+        while (n < 5000) n += (size_t)snprintf(long_path + n, sizeof long_path - n, "/%0200d", 7);
+        snprintf(long_path + n, sizeof long_path - n, "/teacher.h5");
+        snprintf(long_cmd, sizeof long_cmd, "%s eval --data %s %s", FEED_MPI_BIN, long_path, long_path);
+        EXPECT_INT_EQ(feed_test_run(long_cmd, long_out, sizeof long_out), 2);
+        EXPECT_STR_CONTAINS(long_out, long_path);
+    }
+
     /* --help lists every mode and key with its type and default. */
     snprintf(cmd, sizeof cmd, "%s --help", FEED_MPI_BIN);
     EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 0);
