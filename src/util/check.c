@@ -64,6 +64,8 @@ void feed_vfatal(int code, const char *file, int line, const char *hint, const c
     fputs(out, stderr);
     fflush(stderr);
     fflush(stdout);
+    if (msg != msg_fallback) free(msg);
+    if (out != out_fallback) free(out);
     if (code == 0) code = FEED_EXIT_RUNTIME; /* never exit(0) on error */
     if (mpi_is_up() && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
     exit(code);

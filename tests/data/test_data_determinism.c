@@ -10,6 +10,7 @@
 
 #include "batch_hash.h"
 #include "feed_test.h"
+#include "feed/dataset.h"
 
 static char g_out[3][8192];
 
@@ -75,11 +76,12 @@ static void test_open_errors(const char *good) {
     }
 
     /* Attributes that would train on garbage or size huge allocations. */
-    float inf = INFINITY;
+    float inf[FEED_MAX_CHANNELS]; /* one per channel of the attribute */
+    for (int c = 0; c < FEED_MAX_CHANNELS; c++) inf[c] = INFINITY;
     int32_t huge = 100000000;
     struct { const char *attr; hid_t type; const void *value; const char *needle; } tampered[] = {
-        {"std", H5T_NATIVE_FLOAT, &inf, "channel 0 has mean"},
-        {"mean", H5T_NATIVE_FLOAT, &inf, "both finite"},
+        {"std", H5T_NATIVE_FLOAT, inf, "channel 0 has mean"},
+        {"mean", H5T_NATIVE_FLOAT, inf, "both finite"},
         {"num_classes", H5T_NATIVE_INT32, &huge, "class_names for num_classes = 100000000"},
     };
     for (size_t i = 0; i < sizeof tampered / sizeof tampered[0]; i++) {

@@ -58,12 +58,15 @@ check(lock_text() == "", "a run that ends normally leaves the lock file empty")
 # 2. a killed run's lock is taken over
 p = subprocess.Popen(MPI + [args.feed_mpi, ini, f"run.dir={W}/killed"], stdout=subprocess.PIPE,
                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
-def has_checkpoint():
-    return os.path.isdir(f"{W}/killed") and any(f.startswith("teacher0_e") for f in os.listdir(f"{W}/killed"))
-check(wait_for(has_checkpoint, 300), "the run to kill writes its first checkpoint")
+def has_checkpoints():  # both ranks, so that the restart has a common step to resume from
+    files = os.listdir(f"{W}/killed") if os.path.isdir(f"{W}/killed") else []
+    return all(any(f.startswith(f"teacher{r}_e") and f.endswith(".h5") for f in files) for r in (0, 1))
+check(wait_for(has_checkpoints, 300), "the run to kill writes its first checkpoints")
 kill_job(p)
 left = open(f"{W}/killed/.feed_mpi.lock").read().strip()
 r = run(MPI + [args.feed_mpi, ini, f"run.dir={W}/killed"], timeout=600)
+if r.returncode:
+    print(r.stdout[-3000:])
 check(r.returncode == 0 and "names an earlier run that did not end normally" in r.stdout and left in r.stdout
       and "resumed from" in r.stdout, f"after SIGKILL the next run takes the lock over with a note ({left}), resumes "
       "and finishes")
