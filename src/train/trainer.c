@@ -2,7 +2,8 @@
  *
  * Per step:  loader batch (epoch, step) -> forward (train) -> CE -> backward -> SGD
  * Per epoch: evaluation, metrics, checkpoint (every checkpoint.every epochs), best copy.
- * Any step:  SIGUSR1/SIGTERM on any rank -> all ranks checkpoint that step and return.
+ * Any step:  SIGUSR1/SIGTERM on any rank -> all ranks checkpoint that step (the epoch's last step:
+ *            at the end of that epoch) and return.
  * Any step:  a non-finite loss, gradient or BN statistic -> the job ends before the optimizer
  *            step, naming what diverged; no checkpoint is written from that state.
  */
@@ -308,7 +309,10 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         double el = feed_now_seconds() - t0;
         feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, loss_sum / samples,
                              el > 0 ? samples / el : 0);
-        if (feed_signals_agree_stop(t->job->comm)) {
+        /* After the epoch's last step the epoch is finished first (evaluation, metrics,
+           checkpoint) and the stop is agreed at its end: a checkpoint is never "all steps of
+           the epoch done, epoch not closed". */
+        if (s + 1 < steps && feed_signals_agree_stop(t->job->comm)) {
             *stopped = true;
             break;
         }
@@ -395,6 +399,10 @@ int feed_train_run(const feed_train_job *job) {
             }
         }
         if (t.ext && t.ext->epoch_end) t.ext->epoch_end(t.ext->self, t.net, t.epoch);
+        if (t.epoch < cfg->train.epochs && feed_signals_agree_stop(job->comm)) {
+            stopped = true;
+            break;
+        }
     }
     /* Release peers (teacher ranks) before the last checkpoint, so they are not held. */
     if (t.ext && t.ext->finish) t.ext->finish(t.ext->self);
