@@ -34,9 +34,10 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch);
 void feed_model_put_attrs(feed_ckpt_writer *w, const feed_model_spec *spec);
 /* The inference network (eval mode, BN folded) of checkpoint `path`, planned for `batch`,
  * after checking that it fits data set ds (read from data_path): classes, channels and image
- * size, each refused with exit 2 naming the file and its `role` ("teacher", "model"). */
+ * size, each refused with exit 2 naming the file and its `role` ("teacher", "model"). The
+ * checkpoint's arch goes to arch[arch_cap] unless arch is NULL. */
 feed_net *feed_model_load(const char *path, const char *role, const feed_dataset *ds, const char *data_path,
-                          int batch);
+                          int batch, char *arch, size_t arch_cap);
 
 /* ---- parameters <-> checkpoint (net_checkpoint.c) ---- */
 

@@ -81,10 +81,9 @@ int feed_eval_main(int argc, char **argv) {
     feed_eval_result *res = feed_xcalloc((size_t)n, sizeof *res, "results");
     char **archs = feed_xcalloc((size_t)n, sizeof(char *), "archs");
     for (int m = 0; m < n; m++) {
-        feed_ckpt *ck = feed_ckpt_open(paths[m]);
-        archs[m] = feed_xstrdup(feed_ckpt_get_meta(ck)->arch);
-        feed_ckpt_close(ck);
-        feed_net *net = feed_model_load(paths[m], "model", ds, data, batch);
+        char arch[64];
+        feed_net *net = feed_model_load(paths[m], "model", ds, data, batch, arch, sizeof arch);
+        archs[m] = feed_xstrdup(arch);
         probs[m] = feed_xmalloc(sizeof(float) * (size_t)samples * classes, "probabilities");
         res[m] = feed_evaluate(net, ld, classes, probs[m]);
         feed_net_free(net);

@@ -17,7 +17,7 @@ struct feed_teacher {
 };
 
 feed_net *feed_teacher_load_net(const char *path, const feed_dataset *ds, const char *data_path, int batch) {
-    feed_net *net = feed_model_load(path, "teacher", ds, data_path, batch);
+    feed_net *net = feed_model_load(path, "teacher", ds, data_path, batch, NULL, 0);
     int dims[4];
     FEED_CHECK(feed_net_tap(net, "final", dims), "this is a bug", "teacher model %s has no 'final' tap", path);
     return net;

@@ -72,8 +72,9 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch) 
 }
 
 feed_net *feed_model_load(const char *path, const char *role, const feed_dataset *ds, const char *data_path,
-                          int batch) {
+                          int batch, char *arch, size_t arch_cap) {
     feed_ckpt *ck = feed_ckpt_open(path);
+    if (arch) snprintf(arch, arch_cap, "%s", feed_ckpt_get_meta(ck)->arch);
     feed_ckpt_require_model(ck, NULL, ds->num_classes, ds->channels);
     feed_model_spec spec = feed_model_spec_from_checkpoint(ck, batch);
     if (spec.height != ds->height || spec.width != ds->width)
