@@ -15,22 +15,16 @@ FEED's NTL maps 64 -> 128 channels. Then:
     a teacher killed mid-run each end the job non-zero with a message naming the cause
     (and the teacher's rank), without hanging, and the last checkpoint stays usable.
 """
-import os, shutil, signal, subprocess, sys, time
+import functools, os, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from harness import check, finish, kill_job, parse_args, run, same, tensors
-from harness import write_ini as harness_write_ini
+import harness
+from harness import check, finish, kill_job, run, same, tensors
 import h5py
 import numpy as np
 
-args = parse_args()
-shutil.rmtree(args.work, ignore_errors=True)
-os.makedirs(args.work)
-W = args.work
-MPI = [args.mpiexec, "--oversubscribe", "--bind-to", "none"]
-
-def write_ini(name, body):
-    return harness_write_ini(W, name, body)
+args, W, MPI = harness.start()
+write_ini = functools.partial(harness.write_ini, W)
 
 common = (f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 24\n"
           "[train]\nbatch = 40\nlr = 0.05\neval_every = 100\n")

@@ -14,20 +14,14 @@
  4. a generation's rank killed mid-run ends the job non-zero; the job's first lines map that
     rank to its generation; a restart resumes every generation and finishes.
 """
-import json, os, random, shutil, signal, subprocess, sys, time
+import functools, json, os, random, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
-from harness import check, finish, kill_job, parse_args, run, same, tensors
-from harness import write_ini as harness_write_ini
+import harness
+from harness import check, finish, kill_job, run, same, tensors
 
-args = parse_args([("--kills", {"type": int, "default": 4})])
-shutil.rmtree(args.work, ignore_errors=True)
-os.makedirs(args.work)
-W = args.work
-MPI = [args.mpiexec, "--oversubscribe", "--bind-to", "none"]
-
-def write_ini(name, body):
-    return harness_write_ini(W, name, body)
+args, W, MPI = harness.start([("--kills", {"type": int, "default": 4})])
+write_ini = functools.partial(harness.write_ini, W)
 
 common = (f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 16\n"
           "[train]\nbatch = 40\nlr = 0.05\nepochs = 3\neval_every = 100\n[model]\narch = resnet20\n")

@@ -16,14 +16,12 @@
 import glob, hashlib, json, math, os, shutil, sys, zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
-from harness import check, finish, parse_args, run, tensors, write_ini
+import harness
+from harness import check, finish, run, tensors, write_ini
+import h5py
 import numpy as np
 
-args = parse_args()
-shutil.rmtree(args.work, ignore_errors=True)
-os.makedirs(args.work)
-W = args.work
-MPI = [args.mpiexec, "--oversubscribe", "--bind-to", "none"]
+args, W, MPI = harness.start()
 ini = write_ini(W, "scratch.ini", f"[run]\nmode = scratch\ndir = {W}/run\nseed = 4\nthreads = 1\n"
                 f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 20\n"
                 "[train]\nbatch = 8\nlr = 0.05\nepochs = 1\neval_every = 100\n[model]\narch = resnet20\n")
@@ -83,7 +81,6 @@ check(r.returncode != 0 and r.stdout.count("training diverged at step") == 1 and
 # 4. a checkpoint with a NaN weight and a matching CRC
 nan_ckpt = f"{W}/nan_teacher.h5"
 shutil.copy(f"{W}/run/teacher_0.h5", nan_ckpt)
-import h5py
 with h5py.File(nan_ckpt, "r+") as f:
     ds = f["model/layer2/1/conv1/weight"]
     w = ds[()]

@@ -2,6 +2,7 @@
 check for Debian's Python stack, and a check() that records failures and keeps going."""
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,6 +92,15 @@ def parse_args(extra=None):
     for flag, kw in extra or []:
         ap.add_argument(flag, **kw)
     return ap.parse_args()
+
+
+def start(extra=None):
+    """parse_args(extra), then an empty --work folder. Returns (args, the work folder, the
+    mpirun prefix of every test: oversubscribed, unbound; add "-np", N)."""
+    args = parse_args(extra)
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    return args, args.work, [args.mpiexec, "--oversubscribe", "--bind-to", "none"]
 
 
 def check(cond, what):

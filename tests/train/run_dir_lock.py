@@ -8,16 +8,14 @@
     lock over, resumes and finishes;
  3. --check refuses a run.dir that is a file.
 """
-import json, os, shutil, subprocess, sys, time
+import json, os, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, finish, kill_job, parse_args, run, write_ini
+import harness
+from harness import check, finish, kill_job, run, write_ini
 
-args = parse_args()
-shutil.rmtree(args.work, ignore_errors=True)
-os.makedirs(args.work)
-W = args.work
-MPI = [args.mpiexec, "--oversubscribe", "--bind-to", "none", "-np", "2"]
+args, W, MPI = harness.start()
+MPI += ["-np", "2"]
 ini = write_ini(W, "scratch.ini", f"[run]\nmode = scratch\ndir = {W}/run\nseed = 4\nthreads = 1\n"
                 f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 40\n"
                 "[train]\nbatch = 16\nlr = 0.05\nepochs = 2\neval_every = 100\n[model]\narch = resnet20\n")
