@@ -53,6 +53,8 @@ enum feed_source_kind { FEED_SOURCE_MPI = 0, FEED_SOURCE_LOCAL = 1 };
 enum feed_beta_reduce { FEED_BETA_SUM = 0, FEED_BETA_MEAN = 1 };
 enum feed_schedule { FEED_SCHED_MULTISTEP = 0, FEED_SCHED_COSINE = 1 };
 enum feed_on_corrupt { FEED_CORRUPT_FALLBACK = 0, FEED_CORRUPT_REFUSE = 1 };
+/* What a training step with a non-finite loss, gradient or BN statistic does (train.on_nonfinite). */
+enum feed_on_nonfinite { FEED_NONFINITE_STOP = 0, FEED_NONFINITE_SKIP = 1 };
 
 /* The effective configuration. Section structs mirror the INI sections. */
 typedef struct feed_config {
@@ -96,6 +98,8 @@ typedef struct feed_config {
         int warmup_epochs;
         double label_smoothing;
         int eval_every;
+        int on_nonfinite;     /* enum feed_on_nonfinite */
+        int max_skipped_steps; /* skip_step: the run stops after this many skipped steps in a row */
     } train;
     struct {
         int every;

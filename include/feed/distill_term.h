@@ -36,6 +36,24 @@ typedef struct feed_student_taps {
 /* The taps of a student network: feed_net_tap and feed_net_tap_add_grad. */
 feed_student_taps feed_student_taps_of(feed_net *student);
 
+/* Per-teacher losses of a term: step() puts this step's values in last[k] (after
+ * feed_term_losses_begin zeroes them); the student commits them into the epoch's sums when
+ * the step is kept, and drops them when the trainer skips it (train.on_nonfinite). Reported
+ * as the metrics "<prefix>_1" .. "<prefix>_N" (just "<prefix>" when per_teacher is false):
+ * the mean over the epoch's kept steps. */
+typedef struct {
+    int n;
+    double *sum;       /* [n] over the epoch's kept steps */
+    double *last;      /* [n] this step */
+    int64_t steps;
+    char (*names)[32]; /* [n] */
+} feed_term_losses;
+void feed_term_losses_init(feed_term_losses *l, int n, const char *prefix, bool per_teacher);
+void feed_term_losses_begin(feed_term_losses *l);
+void feed_term_losses_commit(feed_term_losses *l);
+int feed_term_losses_report(feed_term_losses *l, const char **names, double *values, int max);
+void feed_term_losses_free(feed_term_losses *l);
+
 typedef struct {
     const feed_config *cfg;
     const feed_student_taps *taps;       /* shapes are read at create */
@@ -62,8 +80,8 @@ typedef struct feed_term_ops {
     void (*step)(void *self, const feed_term_batch *b);
     void (*save)(void *self, feed_ckpt_writer *w);   /* may be NULL: no state */
     void (*restore)(void *self, const feed_ckpt *ck);
-    /* Figures of the epoch so far (names live as long as self); returns the count, resets. */
-    int (*epoch_metrics)(void *self, const char **names, double *values, int max);
+    /* The term's per-teacher losses: this step's and the epoch's (see feed_term_losses). */
+    feed_term_losses *(*losses)(void *self);
     /* One line per teacher for --check (what the term builds), into buf. */
     void (*describe)(void *self, int teacher, char *buf, size_t cap);
     /* The trainable module the term keeps for teacher k (0-based), or NULL (none, or a term
@@ -79,18 +97,6 @@ extern const feed_term_ops feed_term_feed, feed_term_kd, feed_term_at, feed_term
 /* The teacher outputs the job's terms (feed_cfg_terms) need together. */
 int feed_terms_outputs(const feed_config *cfg);
 
-/* Per-teacher losses of a term averaged over the steps of an epoch, reported as the metrics
- * "<prefix>_1" .. "<prefix>_N": add to sum[k] and count steps in step(); report in
- * epoch_metrics. */
-typedef struct {
-    int n;
-    double *sum;       /* [n] */
-    int64_t steps;
-    char (*names)[32]; /* [n] */
-} feed_term_losses;
-void feed_term_losses_init(feed_term_losses *l, int n, const char *prefix);
-int feed_term_losses_report(feed_term_losses *l, const char **names, double *values, int max);
-void feed_term_losses_free(feed_term_losses *l);
 
 /* The factor a term's per-teacher loss enters the total with: beta, or beta / N. */
 float feed_term_scale(double beta, int beta_reduce, int n_teachers);

@@ -146,6 +146,13 @@ size_t feed_net_num_param_scalars(const feed_net *net);
  * enough for every step. */
 enum { FEED_CHECK_PARAMS = 0, FEED_CHECK_GRADS = 1, FEED_CHECK_BUFFERS = 2 };
 int feed_net_first_nonfinite(const feed_net *net, int which, float *value);
+/* The BN buffers (running statistics and num_batches_tracked, in the engine's layout) as one
+ * byte string of feed_net_buffers_bytes(net): saved before a training forward and restored
+ * when the trainer drops that step (train.on_nonfinite = skip_step), so a dropped step leaves
+ * no trace in the statistics. */
+size_t feed_net_buffers_bytes(const feed_net *net);
+void feed_net_buffers_save(const feed_net *net, void *buf);
+void feed_net_buffers_restore(feed_net *net, const void *buf);
 
 /* Flat arrays of all trainable parameters and their gradients, in the engine's layout: the
  * optimizer updates them elementwise in place (see feed_param_info offset/len/decay). */

@@ -113,8 +113,14 @@ typedef struct feed_train_extension {
        (train_loss stays the cross-entropy). */
     void (*add_loss)(void *self, feed_net *student, int64_t global_step, const int64_t *idx, int n,
                      const float *logits, float *dlogits);
-    /* After the optimizer step of `global_step` (cheap: e.g. driving MPI progress). */
-    void (*step_end)(void *self, int64_t global_step);
+    /* After the backward of `global_step`: whether the extension's own numbers of this step
+       (its losses, its modules' gradients and BN statistics) hold an Inf or NaN; if so a
+       description naming the term, the teacher and the value goes to what[cap]. */
+    bool (*step_nonfinite)(void *self, char *what, size_t cap);
+    /* The step `global_step` has ended: kept (its optimizer step was taken) or dropped
+       (train.on_nonfinite = skip_step: the extension forgets the step's losses and restores
+       its modules' BN statistics). Cheap: e.g. driving MPI progress. */
+    void (*step_end)(void *self, int64_t global_step, bool kept);
     /* Extra figures of the epoch just finished (names live as long as self); returns the
        count and resets the accumulators. */
     int (*epoch_metrics)(void *self, const char **names, double *values, int max);

@@ -19,6 +19,7 @@ static const char *const pad_modes[] = {"zero", "reflect", NULL};
 static const char *const shortcuts[] = {"A", "B", NULL};
 static const char *const schedules[] = {"multistep", "cosine", NULL};
 static const char *const on_corrupt[] = {"fallback", "refuse", NULL};
+static const char *const on_nonfinite[] = {"stop", "skip_step", NULL};
 static const char *const beta_reduce[] = {"sum", "mean", NULL};
 static const char *const transfers[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const sources[] = {"mpi", "local", NULL};
@@ -101,6 +102,11 @@ const feed_cfg_key feed_cfg_keys[] = {
      NULL, "cross-entropy label smoothing"},
     {"train", "eval_every", FEED_CFG_INT, OFF(train.eval_every), "1", 1, 100000, NULL,
      "evaluate on the test split every N epochs (and after the last)"},
+    {"train", "on_nonfinite", FEED_CFG_ENUM, OFF(train.on_nonfinite), "stop", NO_RANGE, on_nonfinite,
+     "a step with a non-finite loss, gradient or BN statistic: stop the run, or skip_step (drop it: no update, "
+     "BN statistics restored; counted as skipped_steps)"},
+    {"train", "max_skipped_steps", FEED_CFG_INT, OFF(train.max_skipped_steps), "10", 1, 1000000, NULL,
+     "skip_step: stop the run after this many skipped steps in a row"},
 
     /* [checkpoint] */
     {"checkpoint", "every", FEED_CFG_INT, OFF(checkpoint.every), "1", 1, 100000, NULL,

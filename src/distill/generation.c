@@ -147,9 +147,14 @@ static void on_add_loss(void *self, feed_net *student, int64_t step, const int64
     if (G->d) G->inner.add_loss(G->inner.self, student, step, idx, n, logits, dlogits);
 }
 
-static void on_step_end(void *self, int64_t global_step) {
+static bool on_step_nonfinite(void *self, char *what, size_t cap) {
     generation *G = self;
-    (void)global_step;
+    return G->d && G->inner.step_nonfinite(G->inner.self, what, cap);
+}
+
+static void on_step_end(void *self, int64_t global_step, bool kept) {
+    generation *G = self;
+    if (G->d) G->inner.step_end(G->inner.self, global_step, kept);
     if (G->out) feed_weights_producer_poll(G->out);
     if (G->in) feed_weights_consumer_poll(G->in);
 }
@@ -250,6 +255,7 @@ int feed_sfeed_rank(const feed_run_ctx *ctx) {
         .start = on_start,
         .epoch_begin = on_epoch_begin,
         .add_loss = on_add_loss,
+        .step_nonfinite = on_step_nonfinite,
         .step_end = on_step_end,
         .epoch_metrics = on_epoch_metrics,
         .epoch_end = on_epoch_end,

@@ -2,6 +2,7 @@
  * feed_train_extension that gets the teachers' payloads of every minibatch from a teacher
  * source and runs the terms on them. A distill job's rank 0 uses it with the teachers of
  * distill.teachers; each sfeed generation with the generation before (generation.c). */
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,28 @@ struct feed_distill_student {
     feed_student_taps taps;
     double *wait_sum;          /* [n_teachers] seconds waited this epoch */
     char (*wait_names)[32];    /* "wait_s_<n>" */
+    /* train.on_nonfinite = skip_step: every module's BN buffers before this step's forward */
+    bool keep_buffers;
+    char *buffers;             /* feed_net_buffers_bytes of every module, in term, teacher order */
 };
+
+/* The trainable module term i keeps for teacher k, or NULL. */
+static feed_net *module_of(const feed_distill_student *p, int i, int k) {
+    return p->ops[i]->module ? p->ops[i]->module(p->term[i], k) : NULL;
+}
+
+/* Save (restore = false) or restore every module's BN buffers to/from p->buffers. */
+static void module_buffers(feed_distill_student *p, bool restore) {
+    char *at = p->buffers;
+    for (int i = 0; i < p->n_terms; i++)
+        for (int k = 0; k < p->spec.n_teachers; k++) {
+            feed_net *m = module_of(p, i, k);
+            if (!m) continue;
+            if (restore) feed_net_buffers_restore(m, at);
+            else feed_net_buffers_save(m, at);
+            at += feed_net_buffers_bytes(m);
+        }
+}
 
 static void on_setup(void *self, feed_net *student, feed_sgd *sgd) {
     feed_distill_student *p = self;
@@ -36,6 +58,14 @@ static void on_setup(void *self, feed_net *student, feed_sgd *sgd) {
     feed_term_setup s = {.cfg = p->spec.cfg, .taps = &p->taps, .batch = d[0], .classes = d[1], .seed = p->spec.seed,
                          .sgd = sgd, .n_teachers = p->spec.n_teachers, .teachers = p->src->layouts};
     for (int i = 0; i < p->n_terms; i++) p->term[i] = p->ops[i]->create(&s);
+    p->keep_buffers = p->spec.cfg->train.on_nonfinite == FEED_NONFINITE_SKIP;
+    if (p->keep_buffers) {
+        size_t bytes = 0;
+        for (int i = 0; i < p->n_terms; i++)
+            for (int k = 0; k < p->spec.n_teachers; k++)
+                if (module_of(p, i, k)) bytes += feed_net_buffers_bytes(module_of(p, i, k));
+        p->buffers = feed_xmalloc(bytes ? bytes : 1, "module BN buffers");
+    }
 }
 
 static void on_save(void *self, feed_ckpt_writer *w) {
@@ -73,14 +103,54 @@ static void on_add_loss(void *self, feed_net *student, int64_t step, const int64
         p->wait_sum[k] += waited;
     }
     feed_term_batch b = {.taps = &p->taps, .logits = logits, .dlogits = dlogits, .teachers = p->views};
+    if (p->keep_buffers) module_buffers(p, false);
     for (int i = 0; i < p->n_terms; i++) p->ops[i]->step(p->term[i], &b);
     feed_source_release(p->src, step);
+}
+
+/* The terms' losses of this step, then each module's gradients and BN statistics. */
+static bool on_step_nonfinite(void *self, char *what, size_t cap) {
+    feed_distill_student *p = self;
+    for (int i = 0; i < p->n_terms; i++) {
+        const feed_term_losses *l = p->ops[i]->losses(p->term[i]);
+        for (int k = 0; k < l->n; k++)
+            if (!isfinite(l->last[k])) {
+                snprintf(what, cap, "the %s loss (%s) is %g", p->ops[i]->name, l->names[k], l->last[k]);
+                return true;
+            }
+    }
+    static const int checks[2] = {FEED_CHECK_GRADS, FEED_CHECK_BUFFERS};
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < p->n_terms; i++)
+            for (int k = 0; k < p->spec.n_teachers; k++) {
+                feed_net *m = module_of(p, i, k);
+                float v;
+                int e = m ? feed_net_first_nonfinite(m, checks[c], &v) : -1;
+                if (e >= 0) {
+                    snprintf(what, cap, "the %s of the %s module for teacher %d, '%s', holds %g",
+                             checks[c] == FEED_CHECK_GRADS ? "gradient" : "BN statistic", p->ops[i]->name, k + 1,
+                             feed_net_entry(m, e)->name, v);
+                    return true;
+                }
+            }
+    return false;
+}
+
+static void on_step_end(void *self, int64_t global_step, bool kept) {
+    feed_distill_student *p = self;
+    (void)global_step;
+    if (kept) {
+        for (int i = 0; i < p->n_terms; i++) feed_term_losses_commit(p->ops[i]->losses(p->term[i]));
+    } else if (p->keep_buffers) {
+        module_buffers(p, true);
+    }
 }
 
 static int on_epoch_metrics(void *self, const char **names, double *values, int max) {
     feed_distill_student *p = self;
     int m = 0;
-    for (int i = 0; i < p->n_terms; i++) m += p->ops[i]->epoch_metrics(p->term[i], names + m, values + m, max - m);
+    for (int i = 0; i < p->n_terms; i++)
+        m += feed_term_losses_report(p->ops[i]->losses(p->term[i]), names + m, values + m, max - m);
     for (int k = 0; k < p->spec.n_teachers && m < max; k++, m++) {
         names[m] = p->wait_names[k];
         values[m] = p->wait_sum[k];
@@ -115,6 +185,8 @@ feed_train_extension feed_distill_student_extension(feed_distill_student *p) {
         .restore = on_restore,
         .start = on_start,
         .add_loss = on_add_loss,
+        .step_nonfinite = on_step_nonfinite,
+        .step_end = on_step_end,
         .epoch_metrics = on_epoch_metrics,
         .finish = on_finish,
     };
@@ -127,7 +199,7 @@ void feed_distill_student_free(feed_distill_student *p) {
     for (int i = 0; i < p->n_terms; i++)
         if (p->term[i]) p->ops[i]->destroy(p->term[i]);
     feed_source_destroy(p->src);
-    free(p->ops), free(p->term), free(p->views), free(p->wait_sum), free(p->wait_names), free(p);
+    free(p->ops), free(p->term), free(p->views), free(p->wait_sum), free(p->wait_names), free(p->buffers), free(p);
 }
 
 /* ---- run.mode = distill / pfeed, rank 0 ---- */

@@ -55,12 +55,13 @@ static void *at_create(const feed_term_setup *s) {
     t->qt = feed_xcalloc((size_t)t->n, sizeof *t->qt, "teacher attention maps");
     t->sample_loss = feed_xcalloc((size_t)t->dims[0][0] * t->n, sizeof *t->sample_loss, "AT sample losses");
     t->loss = feed_xcalloc((size_t)t->n, sizeof *t->loss, "AT losses");
-    feed_term_losses_init(&t->losses, t->n, "at_loss");
+    feed_term_losses_init(&t->losses, t->n, "at_loss", true);
     return t;
 }
 
 static void at_step(void *self, const feed_term_batch *b) {
     at_term *t = self;
+    feed_term_losses_begin(&t->losses);
     for (int st = 0; st < t->stages; st++) {
         const int *d = t->dims[st];
         size_t hw = (size_t)d[2] * d[3];
@@ -68,15 +69,12 @@ static void at_step(void *self, const feed_term_batch *b) {
         memset(t->dx, 0, (size_t)d[0] * d[1] * hw * sizeof(float));
         for (int k = 0; k < t->n; k++) t->qt[k] = b->teachers[k].attention[st]; /* (B, H*W) */
         feed_at_loss(x, t->qt, t->n, d[0], d[1], hw, t->scale, t->q, t->sample_loss, t->loss, t->dx);
-        for (int k = 0; k < t->n; k++) t->losses.sum[k] += t->loss[k];
+        for (int k = 0; k < t->n; k++) t->losses.last[k] += t->loss[k];
         b->taps->add_grad(b->taps->ctx, t->tap[st], t->dx);
     }
-    t->losses.steps++;
 }
 
-static int at_metrics(void *self, const char **names, double *values, int max) {
-    return feed_term_losses_report(&((at_term *)self)->losses, names, values, max);
-}
+static feed_term_losses *at_losses(void *self) { return &((at_term *)self)->losses; }
 
 static void at_describe(void *self, int k, char *buf, size_t cap) {
     at_term *t = self;
@@ -92,5 +90,5 @@ static void at_destroy(void *self) {
     free(t->dx), free(t->q), free(t->qt), free(t->sample_loss), free(t->loss), free(t);
 }
 
-const feed_term_ops feed_term_at = {"at", FEED_OUT_ATTENTION, at_create, at_step, NULL, NULL, at_metrics,
+const feed_term_ops feed_term_at = {"at", FEED_OUT_ATTENTION, at_create, at_step, NULL, NULL, at_losses,
                                     at_describe, NULL, at_destroy};

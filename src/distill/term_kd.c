@@ -15,8 +15,7 @@ typedef struct {
     float alpha;
     const float **logits; /* [n] this step's teacher logits */
     float *p;             /* (B, K) soft targets */
-    double loss_sum;
-    int64_t steps;
+    feed_term_losses losses; /* "kd_loss": one value for the ensemble of teachers */
 } kd_term;
 
 static void *kd_create(const feed_term_setup *s) {
@@ -31,6 +30,7 @@ static void *kd_create(const feed_term_setup *s) {
                              s->cfg->distill.teachers.v[k], s->teachers[k].classes, t->classes);
     t->logits = feed_xcalloc((size_t)t->n, sizeof *t->logits, "KD teacher logits");
     t->p = feed_xaligned(sizeof(float) * (size_t)t->batch * t->classes, "KD soft targets");
+    feed_term_losses_init(&t->losses, 1, "kd_loss", false);
     return t;
 }
 
@@ -38,18 +38,10 @@ static void kd_step(void *self, const feed_term_batch *b) {
     kd_term *t = self;
     for (int k = 0; k < t->n; k++) t->logits[k] = b->teachers[k].logits; /* (B, K) each */
     feed_kd_soft_targets(t->logits, t->n, t->batch, t->classes, t->T, t->p);
-    t->loss_sum += feed_kd_loss(b->logits, t->p, t->batch, t->classes, t->T, t->alpha, b->dlogits);
-    t->steps++;
+    t->losses.last[0] = feed_kd_loss(b->logits, t->p, t->batch, t->classes, t->T, t->alpha, b->dlogits);
 }
 
-static int kd_metrics(void *self, const char **names, double *values, int max) {
-    kd_term *t = self;
-    if (max < 1) return 0;
-    names[0] = "kd_loss";
-    values[0] = t->steps ? t->loss_sum / (double)t->steps : 0;
-    t->loss_sum = 0, t->steps = 0;
-    return 1;
-}
+static feed_term_losses *kd_losses(void *self) { return &((kd_term *)self)->losses; }
 
 static void kd_describe(void *self, int k, char *buf, size_t cap) {
     kd_term *t = self;
@@ -59,8 +51,9 @@ static void kd_describe(void *self, int k, char *buf, size_t cap) {
 
 static void kd_destroy(void *self) {
     kd_term *t = self;
+    feed_term_losses_free(&t->losses);
     free(t->logits), free(t->p), free(t);
 }
 
-const feed_term_ops feed_term_kd = {"kd", FEED_OUT_LOGITS, kd_create, kd_step, NULL, NULL, kd_metrics, kd_describe,
+const feed_term_ops feed_term_kd = {"kd", FEED_OUT_LOGITS, kd_create, kd_step, NULL, NULL, kd_losses, kd_describe,
                                     NULL, kd_destroy};

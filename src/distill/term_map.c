@@ -62,7 +62,7 @@ static void *map_create(const map_variant *v, const feed_term_setup *s) {
     t->target_elems = feed_xcalloc((size_t)t->n, sizeof *t->target_elems, "term shapes");
     t->module = feed_xcalloc((size_t)t->n, sizeof *t->module, "term modules");
     t->momentum = feed_xcalloc((size_t)t->n, sizeof *t->momentum, "term momentum");
-    feed_term_losses_init(&t->losses, t->n, v->metric);
+    feed_term_losses_init(&t->losses, t->n, v->metric, true);
     double beta;
     int reduce;
     v->weight(s->cfg, &beta, &reduce);
@@ -93,20 +93,20 @@ static void map_step(void *self, const feed_term_batch *b) {
     const float *xs = b->taps->get(b->taps->ctx, "final", NULL); /* (B, C_s, H, W) */
     int B = t->xs[0];
     memset(t->dxs, 0, t->xs_elems * sizeof(float));
+    feed_term_losses_begin(&t->losses);
     for (int k = 0; k < t->n; k++) {
         const float *target = t->v->target == FEED_OUT_FACTOR ? b->teachers[k].factor : b->teachers[k].final;
         size_t dim = t->target_elems[k] / (size_t)B;
         if (t->module[k]) {
             feed_net_forward(t->module[k], xs, 1);
-            t->losses.sum[k] += feed_loss_normalised_l1(feed_net_output(t->module[k]), target, B, dim, t->scale, t->du, 0);
+            t->losses.last[k] = feed_loss_normalised_l1(feed_net_output(t->module[k]), target, B, dim, t->scale, t->du, 0);
             feed_net_backward(t->module[k], t->du);
             feed_vec_add(t->dxs, feed_net_input_grad(t->module[k]), t->xs_elems);
         } else {
-            t->losses.sum[k] += feed_loss_normalised_l1(xs, target, B, dim, t->scale, t->dxs, 1);
+            t->losses.last[k] = feed_loss_normalised_l1(xs, target, B, dim, t->scale, t->dxs, 1);
         }
     }
     b->taps->add_grad(b->taps->ctx, "final", t->dxs);
-    t->losses.steps++;
 }
 
 static void map_save(void *self, feed_ckpt_writer *w) {
@@ -127,9 +127,7 @@ static void map_restore(void *self, const feed_ckpt *ck) {
     }
 }
 
-static int map_metrics(void *self, const char **names, double *values, int max) {
-    return feed_term_losses_report(&((map_term *)self)->losses, names, values, max);
-}
+static feed_term_losses *map_losses(void *self) { return &((map_term *)self)->losses; }
 
 static void map_describe(void *self, int k, char *buf, size_t cap) {
     map_term *t = self;
@@ -196,7 +194,7 @@ static void *l1_create(const feed_term_setup *s) { return map_create(&l1_variant
 static void *ft_create(const feed_term_setup *s) { return map_create(&ft_variant, s); }
 
 #define MAP_OPS(name, target, create_fn) \
-    {name, target, create_fn, map_step, map_save, map_restore, map_metrics, map_describe, map_module, map_destroy}
+    {name, target, create_fn, map_step, map_save, map_restore, map_losses, map_describe, map_module, map_destroy}
 const feed_term_ops feed_term_feed = MAP_OPS("feed", FEED_OUT_FINAL, feed_create);
 const feed_term_ops feed_term_l1 = MAP_OPS("l1", FEED_OUT_FINAL, l1_create);
 const feed_term_ops feed_term_ft = MAP_OPS("ft", FEED_OUT_FACTOR, ft_create);

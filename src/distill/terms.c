@@ -27,12 +27,25 @@ int feed_terms_outputs(const feed_config *cfg) {
     return outputs;
 }
 
-void feed_term_losses_init(feed_term_losses *l, int n, const char *prefix) {
+void feed_term_losses_init(feed_term_losses *l, int n, const char *prefix, bool per_teacher) {
     l->n = n;
     l->steps = 0;
     l->sum = feed_xcalloc((size_t)n, sizeof *l->sum, "term losses");
+    l->last = feed_xcalloc((size_t)n, sizeof *l->last, "term losses");
     l->names = feed_xcalloc((size_t)n, sizeof *l->names, "term metric names");
-    for (int k = 0; k < n; k++) snprintf(l->names[k], sizeof l->names[k], "%s_%d", prefix, k + 1);
+    for (int k = 0; k < n; k++) {
+        if (per_teacher) snprintf(l->names[k], sizeof l->names[k], "%s_%d", prefix, k + 1);
+        else snprintf(l->names[k], sizeof l->names[k], "%s", prefix);
+    }
+}
+
+void feed_term_losses_begin(feed_term_losses *l) {
+    for (int k = 0; k < l->n; k++) l->last[k] = 0;
+}
+
+void feed_term_losses_commit(feed_term_losses *l) {
+    for (int k = 0; k < l->n; k++) l->sum[k] += l->last[k];
+    l->steps++;
 }
 
 int feed_term_losses_report(feed_term_losses *l, const char **names, double *values, int max) {
@@ -47,8 +60,8 @@ int feed_term_losses_report(feed_term_losses *l, const char **names, double *val
 }
 
 void feed_term_losses_free(feed_term_losses *l) {
-    free(l->sum), free(l->names);
-    l->sum = NULL, l->names = NULL;
+    free(l->sum), free(l->last), free(l->names);
+    l->sum = l->last = NULL, l->names = NULL;
 }
 
 float feed_term_scale(double beta, int beta_reduce, int n_teachers) {

@@ -5,7 +5,10 @@
  * Any step:  SIGUSR1/SIGTERM on any rank -> all ranks checkpoint that step (the epoch's last step:
  *            at the end of that epoch) and return.
  * Any step:  a non-finite loss, gradient or BN statistic -> the job ends before the optimizer
- *            step, naming what diverged; no checkpoint is written from that state.
+ *            step, naming what diverged; no checkpoint is written from that state. With
+ *            train.on_nonfinite = skip_step the step is dropped instead (no optimizer step, BN
+ *            statistics put back), counted, and the job ends after train.max_skipped_steps
+ *            dropped steps in a row.
  */
 #include <math.h>
 #include <omp.h>
@@ -23,6 +26,12 @@
 #include "feed/sgd.h"
 #include "feed/signals.h"
 #include "feed/train.h"
+
+/* Global step numbers of a test hook (at most 16). */
+typedef struct {
+    int n;
+    int64_t v[16];
+} feed_step_list;
 
 typedef struct {
     const feed_train_job *job;
@@ -48,6 +57,13 @@ typedef struct {
     int64_t *idx;     /* (B) sample indices of the current batch, for extensions */
     int n_student_params; /* the first entries of sgd.params are the network's; then modules' */
     char last_ckpt[4200]; /* the newest checkpoint this run wrote or resumed from, or "" */
+    /* train.on_nonfinite = skip_step */
+    bool skip;
+    void *bn_saved;           /* the network's BN buffers before this step's forward */
+    int64_t skipped_total;    /* steps dropped in the run */
+    int64_t skipped_in_a_row; /* steps dropped since the last kept one */
+    int64_t skipped_epoch;    /* steps dropped in this epoch */
+    feed_step_list inject_nan, drop; /* test hooks: see read_test_hooks */
 } trainer;
 
 float *feed_sgd_add_net(feed_sgd *sgd, feed_net *net) {
@@ -88,6 +104,28 @@ static feed_lr_schedule make_schedule(const feed_config *cfg, int64_t steps_per_
     return s;
 }
 
+/* Fault injection for tests (tests/train/skip_step.py), from the environment:
+ *   FEED_TEST_NONFINITE_STEPS=3,7  a NaN in the logits' gradient of global steps 3 and 7, after
+ *                                  the losses: the step's forward (BN statistics, modules) is
+ *                                  real and its backward turns non-finite;
+ *   FEED_TEST_DROP_STEPS=3,7       steps 3 and 7 left out entirely (batch read, nothing run):
+ *                                  the reference a skipped step must equal bit for bit. */
+static feed_step_list read_step_list(const char *name) {
+    feed_step_list l = {0};
+    const char *s = getenv(name);
+    for (char *end; s && *s && l.n < 16; s = *end ? end + 1 : end) {
+        l.v[l.n++] = strtoll(s, &end, 10);
+        if (end == s) break;
+    }
+    return l;
+}
+
+static bool in_step_list(const feed_step_list *l, int64_t step) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i] == step) return true;
+    return false;
+}
+
 static void setup(trainer *t, const feed_train_job *job) {
     const feed_config *cfg = job->cfg;
     t->job = job;
@@ -123,6 +161,10 @@ static void setup(trainer *t, const feed_train_job *job) {
     t->y = feed_xmalloc(sizeof(int32_t) * t->B, "labels");
     t->dlogits = feed_xaligned(sizeof(float) * t->B * t->classes, "logit gradients");
     t->best_error = INFINITY;
+    t->skip = cfg->train.on_nonfinite == FEED_NONFINITE_SKIP;
+    if (t->skip) t->bn_saved = feed_xmalloc(feed_net_buffers_bytes(t->net) + 1, "BN buffers of a step");
+    t->inject_nan = read_step_list("FEED_TEST_NONFINITE_STEPS");
+    t->drop = read_step_list("FEED_TEST_DROP_STEPS");
 }
 
 static void teardown(trainer *t) {
@@ -135,6 +177,7 @@ static void teardown(trainer *t) {
     free(t->y);
     free(t->dlogits);
     free(t->idx);
+    free(t->bn_saved);
     feed_dataset_close(t->ds);
 }
 
@@ -164,6 +207,11 @@ static void save(trainer *t, const char *path) {
     feed_ckpt_put_i64(w, "train", "seed", (int64_t)t->job->seed);
     feed_ckpt_put_f64(w, "train", "best_error", t->best_error);
     feed_ckpt_put_f64(w, "train", "lr", feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step));
+    if (t->skip) {
+        feed_ckpt_put_i64(w, "train", "skipped_steps", t->skipped_total);
+        feed_ckpt_put_i64(w, "train", "skipped_in_a_row", t->skipped_in_a_row);
+        feed_ckpt_put_i64(w, "train", "skipped_epoch", t->skipped_epoch);
+    }
     if (t->ext && t->ext->save) t->ext->save(t->ext->self, w);
     feed_ckpt_commit(w);
 }
@@ -182,6 +230,11 @@ static void restore(trainer *t, const feed_ckpt *ck) {
     t->global_step = feed_ckpt_read_i64(ck, "train", "global_step");
     feed_sgd_set_steps_taken(&t->sgd, (long)feed_ckpt_read_i64(ck, "train", "sgd_steps"));
     t->best_error = feed_ckpt_read_f64(ck, "train", "best_error");
+    if (feed_ckpt_has(ck, "train", "skipped_steps")) { /* written by skip_step runs */
+        t->skipped_total = feed_ckpt_read_i64(ck, "train", "skipped_steps");
+        t->skipped_in_a_row = feed_ckpt_read_i64(ck, "train", "skipped_in_a_row");
+        t->skipped_epoch = feed_ckpt_read_i64(ck, "train", "skipped_epoch");
+    }
     if (t->ext && t->ext->restore) t->ext->restore(t->ext->self, ck);
     FEED_CHECK(t->step_in_epoch < feed_loader_steps_per_epoch(t->train_ld),
                "resume with the train.batch and data.subset_* the checkpoint was made with",
@@ -201,15 +254,17 @@ static void save_periodic(trainer *t) {
 
 /* ---- numerical health ---- */
 
-/* What went non-finite in this step, checked in the order a divergence shows itself:
- * the loss, the logits' gradient, the network's gradients (named), the modules' gradients,
- * the network's BN statistics. Writes a description to what; false if all is finite. */
+/* What went non-finite in this step, checked in the order a divergence shows itself: the
+ * cross-entropy, the extension's losses and modules (named by term and teacher), the logits'
+ * gradient, the network's gradients (named), its BN statistics. Writes a description to
+ * what; false if all is finite. */
 static bool step_nonfinite(trainer *t, double loss, int n, char *what, size_t size) {
     float v;
     if (!isfinite(loss)) {
         snprintf(what, size, "the cross-entropy is %g", loss);
         return true;
     }
+    if (t->ext && t->ext->step_nonfinite && t->ext->step_nonfinite(t->ext->self, what, size)) return true;
     size_t nd = (size_t)n * t->classes, at = feed_first_nonfinite(t->dlogits, nd);
     if (at < nd) {
         snprintf(what, size, "the gradient of the logits holds %g (sample %zu, class %zu)", t->dlogits[at],
@@ -221,14 +276,6 @@ static bool step_nonfinite(trainer *t, double loss, int n, char *what, size_t si
         snprintf(what, size, "the gradient of '%s' holds %g", feed_net_entry(t->net, e)->name, v);
         return true;
     }
-    for (int k = t->n_student_params; k < t->sgd.count; k++) {
-        const feed_sgd_param *p = &t->sgd.params[k];
-        if ((at = feed_first_nonfinite(p->grad, p->n)) < p->n) {
-            snprintf(what, size, "the gradient of a distillation module's parameter (tensor %d) holds %g",
-                     k - t->n_student_params + 1, p->grad[at]);
-            return true;
-        }
-    }
     e = feed_net_first_nonfinite(t->net, FEED_CHECK_BUFFERS, &v);
     if (e >= 0) {
         snprintf(what, size, "the BN statistic '%s' holds %g", feed_net_entry(t->net, e)->name, v);
@@ -238,30 +285,36 @@ static bool step_nonfinite(trainer *t, double loss, int n, char *what, size_t si
 }
 
 /* Ends the job (every rank) for a step that went non-finite, before its optimizer step:
- * names the step, what diverged, the distillation losses that are not finite, and the
- * checkpoint a resume starts from. */
+ * names the step, what diverged and the checkpoint a resume starts from. */
 static noreturn void fail_nonfinite(trainer *t, int64_t s, double lr, const char *what) {
-    char terms[600] = "";
-    if (t->ext && t->ext->epoch_metrics) { /* the epoch's averages: non-finite iff this step's are */
-        const char *names[FEED_METRICS_MAX_EXTRA];
-        double values[FEED_METRICS_MAX_EXTRA];
-        int m = t->ext->epoch_metrics(t->ext->self, names, values, FEED_METRICS_MAX_EXTRA);
-        size_t len = 0;
-        for (int i = 0; i < m && len < sizeof terms; i++)
-            if (!isfinite(values[i]))
-                len += (size_t)snprintf(terms + len, sizeof terms - len, "%s%s = %g", len ? ", " : "; distillation losses: ",
-                                        names[i], values[i]);
-    }
     const char *resume = *t->last_ckpt ? feed_fmt("the newest checkpoint, %s, is from before it", t->last_ckpt)
                                        : "there is no checkpoint yet";
     const char *again = *t->last_ckpt ? "the same command continues from that checkpoint"
                                       : "the same command starts again from epoch 1";
+    const char *skipped = t->skip ? feed_fmt(" (%lld non-finite steps in a row, train.max_skipped_steps = %d)",
+                                             (long long)t->skipped_in_a_row, t->cfg->train.max_skipped_steps)
+                                  : "";
     FEED_FAIL(feed_fmt("lower train.lr (%g at this step) or the distillation weights, or raise train.batch; %s",
                        lr, again),
               "%straining diverged at step %lld of epoch %lld (step %lld of the run): %s%s; nothing was saved "
               "from this state, %s",
               t->job->label ? feed_fmt("%s: ", t->job->label) : "", (long long)s + 1, (long long)t->epoch + 1,
-              (long long)t->global_step + 1, what, terms, resume);
+              (long long)t->global_step + 1, what, skipped, resume);
+}
+
+/* train.on_nonfinite = skip_step: drop step s (no optimizer step; the network's and the
+ * modules' BN statistics as before its forward), say so on stderr, and end the job after
+ * train.max_skipped_steps dropped steps in a row. */
+static void skip_step(trainer *t, int64_t s, double lr, const char *what) {
+    t->skipped_in_a_row++;
+    if (t->skipped_in_a_row >= t->cfg->train.max_skipped_steps) fail_nonfinite(t, s, lr, what);
+    feed_net_buffers_restore(t->net, t->bn_saved);
+    t->skipped_total++;
+    t->skipped_epoch++;
+    fprintf(stderr, "%s%s%sstep %lld of epoch %lld (step %lld of the run) skipped: %s (%lld in a row, the run stops at %d)\n",
+            t->job->size > 1 ? feed_fmt("rank %d: ", t->job->rank) : "", t->job->label ? t->job->label : "",
+            t->job->label ? ": " : "", (long long)s + 1, (long long)t->epoch + 1, (long long)t->global_step + 1, what,
+            (long long)t->skipped_in_a_row, t->cfg->train.max_skipped_steps);
 }
 
 /* ---- the loop ---- */
@@ -283,7 +336,13 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
     for (int64_t s = t->step_in_epoch; s < steps; s++) {
         double lr = feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step);
         int n = feed_loader_batch(t->train_ld, t->epoch, s, t->x, t->y);
+        if (in_step_list(&t->drop, t->global_step)) {
+            t->global_step++;
+            t->step_in_epoch = s + 1;
+            continue;
+        }
         feed_net_set_step(t->net, (uint64_t)t->global_step);
+        if (t->skip) feed_net_buffers_save(t->net, t->bn_saved);
         feed_net_forward(t->net, t->x, 1);
         const float *logits = feed_net_output(t->net);
         double loss = feed_ce_forward_backward(logits, t->y, n, t->classes,
@@ -296,18 +355,26 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
             feed_loader_batch_indices(t->train_ld, t->epoch, s, t->idx);
             t->ext->add_loss(t->ext->self, t->net, t->global_step, t->idx, n, logits, t->dlogits);
         }
-        errors += feed_count_errors(logits, t->y, n, t->classes);
+        if (in_step_list(&t->inject_nan, t->global_step)) t->dlogits[0] = NAN;
         feed_net_backward(t->net, t->dlogits);
         char what[512];
-        if (step_nonfinite(t, loss, n, what, sizeof what)) fail_nonfinite(t, s, lr, what);
-        feed_sgd_step(&t->sgd, lr);
-        if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step);
+        bool kept = !step_nonfinite(t, loss, n, what, sizeof what);
+        if (kept) {
+            feed_sgd_step(&t->sgd, lr);
+            t->skipped_in_a_row = 0;
+            errors += feed_count_errors(logits, t->y, n, t->classes);
+            loss_sum += loss * n;
+            samples += n;
+        } else if (t->skip) {
+            skip_step(t, s, lr, what);
+        } else {
+            fail_nonfinite(t, s, lr, what);
+        }
+        if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step, kept);
         t->global_step++;
         t->step_in_epoch = s + 1;
-        loss_sum += loss * n;
-        samples += n;
         double el = feed_now_seconds() - t0;
-        feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, loss_sum / samples,
+        feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, samples ? loss_sum / samples : NAN,
                              el > 0 ? samples / el : 0);
         /* After the epoch's last step the epoch is finished first (evaluation, metrics,
            checkpoint) and the stop is agreed at its end: a checkpoint is never "all steps of
@@ -377,6 +444,11 @@ int feed_train_run(const feed_train_job *job) {
                                 .train_error = te, .test_loss = NAN, .test_error = NAN, .img_per_s = img_s};
         if (t.ext && t.ext->epoch_metrics)
             m.n_extra = t.ext->epoch_metrics(t.ext->self, m.extra_name, m.extra, FEED_METRICS_MAX_EXTRA);
+        if (t.skip && m.n_extra < FEED_METRICS_MAX_EXTRA) {
+            m.extra_name[m.n_extra] = "skipped_steps";
+            m.extra[m.n_extra++] = (double)t.skipped_epoch;
+        }
+        t.skipped_epoch = 0;
         bool evaluate = t.epoch % cfg->train.eval_every == 0 || t.epoch == cfg->train.epochs;
         if (evaluate) {
             feed_eval_result r = feed_evaluate(t.net, t.test_ld, t.classes, NULL);
