@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "feed/check.h"
-#include "../io/h5_util.h" /* h5_error_detail */
+#include "../io/h5_util.h" /* h5_error_detail, h5_bounded_by_storage */
 #include "feed/dataset.h"
 
 #define LAYOUT_HINT "make data-set files with feed_convert; docs/data.md describes the layout"
@@ -136,6 +136,21 @@ static hid_t open_array(const h5_reader *r, const char *object, int rank, bool b
     return d;
 }
 
+/* Sizes read from a file are bounded by what the file stores before they size an allocation
+ * (h5_bounded_by_storage): a split is kept in memory by the loader. */
+static void check_storage(const h5_reader *r, hid_t d, const char *object, const hsize_t *dims, int rank) {
+    hid_t type = H5Dget_type(d);
+    CHECK_H5(type, "", "%s", object);
+    unsigned long long bytes = H5Tget_size(type);
+    H5Tclose(type);
+    for (int i = 0; i < rank && bytes; i++) bytes = h5_mul_size(bytes, dims[i]);
+    char why[200];
+    if (h5_bounded_by_storage(d, bytes, why, sizeof why) < 0)
+        FEED_INPUT_ERROR(strstr(why, "GiB") ? "use a machine with more memory, or a subset of the data"
+                                            : "the file is damaged or was not written to the end: convert it again",
+                         "'%s': %s %s", r->path, object, why);
+}
+
 static void read_split(const h5_reader *r, feed_dataset *ds, feed_split split) {
     const char *name = feed_split_name(split);
     char img_obj[32], lab_obj[32];
@@ -144,10 +159,11 @@ static void read_split(const h5_reader *r, feed_dataset *ds, feed_split split) {
     hsize_t idims[4], ldims[1];
     hid_t images = open_array(r, img_obj, 4, true, idims);
     hid_t labels = open_array(r, lab_obj, 1, false, ldims);
-    if (idims[0] == 0 || idims[1] == 0 || idims[2] == 0 || idims[3] == 0 || idims[3] > FEED_MAX_CHANNELS)
-        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s has shape %llux%llux%llux%llu (N, H, W >= 1, 1 <= C <= %d)",
+    if (idims[0] == 0 || idims[1] == 0 || idims[2] == 0 || idims[3] == 0 || idims[3] > FEED_MAX_CHANNELS ||
+        idims[1] > FEED_MAX_SIDE || idims[2] > FEED_MAX_SIDE)
+        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s has shape %llux%llux%llux%llu (N >= 1, 1 <= H, W <= %d, 1 <= C <= %d)",
                          r->path, img_obj, (unsigned long long)idims[0], (unsigned long long)idims[1],
-                         (unsigned long long)idims[2], (unsigned long long)idims[3], FEED_MAX_CHANNELS);
+                         (unsigned long long)idims[2], (unsigned long long)idims[3], FEED_MAX_SIDE, FEED_MAX_CHANNELS);
     if (split == FEED_SPLIT_TRAIN) {
         ds->height = (int)idims[1];
         ds->width = (int)idims[2];
@@ -161,6 +177,8 @@ static void read_split(const h5_reader *r, feed_dataset *ds, feed_split split) {
     if (ldims[0] != idims[0])
         FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s has %llu labels for %llu images", r->path, lab_obj,
                          (unsigned long long)ldims[0], (unsigned long long)idims[0]);
+    check_storage(r, images, img_obj, idims, 4);
+    check_storage(r, labels, lab_obj, ldims, 1);
     feed_dataset_alloc_split(ds, split, (int64_t)idims[0]);
     CHECK_H5(H5Dread(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->split[split].images),
              "the file may be damaged", "'%s': reading %s", r->path, img_obj);

@@ -239,7 +239,12 @@ static int verify_dataset(const feed_ckpt *c, const char *path, hid_t dataset, v
         return feed_ckpt_set_error(err, "feed_mpi checkpoints hold numeric tensors of rank <= 8 only (" HINT_LIST ")",
                                    "checkpoint '%s': dataset '%s' has a type or shape feed_mpi does not read", c->path,
                                    path);
-    size_t bytes = (size_t)feed_ckpt_shape_numel(&shape) * feed_ckpt_dtype_size(shape.dtype);
+    unsigned long long claimed = feed_ckpt_dtype_size(shape.dtype);
+    for (int d = 0; d < shape.rank && claimed; d++) claimed = h5_mul_size(claimed, (unsigned long long)shape.dims[d]);
+    char why[200];
+    if (feed_ckpt_shape_numel(&shape) > 0 && h5_bounded_by_storage(dataset, claimed, why, sizeof why) < 0)
+        return feed_ckpt_set_error(err, HINT_DAMAGED, "checkpoint '%s': tensor '%s' %s", c->path, path, why);
+    size_t bytes = (size_t)claimed;
     if (bytes > *cap) {
         free(*scratch);
         *scratch = feed_xmalloc(bytes, "checkpoint verification buffer");

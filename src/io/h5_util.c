@@ -4,8 +4,11 @@
 
 #include "feed/check.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- error stack ---------------------------------------------------------------------- */
 
@@ -345,4 +348,39 @@ int h5_attr_read_f64(hid_t obj, const char *name, double *out) {
     H5Tclose(type);
     H5Aclose(attr);
     return st;
+}
+
+unsigned long long h5_mul_size(unsigned long long a, unsigned long long b) {
+    return a && b > ULLONG_MAX / a ? 0 : a * b;
+}
+
+#define DEFLATE_MAX_RATIO 1032ull
+
+int h5_bounded_by_storage(hid_t d, unsigned long long bytes, char *why, size_t cap) {
+    if (bytes == 0) {
+        snprintf(why, cap, "its shape overflows 64-bit sizes");
+        return -1;
+    }
+    hid_t dcpl = H5Dget_create_plist(d);
+    int filters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    unsigned long long stored = H5Dget_storage_size(d);
+    if (stored == 0) {
+        snprintf(why, cap, "holds no data (its shape says %llu bytes)", bytes);
+        return -1;
+    }
+    unsigned long long most = filters > 0 ? h5_mul_size(stored, DEFLATE_MAX_RATIO) : stored;
+    if (most && bytes > most) {
+        snprintf(why, cap, "claims %llu bytes but the file stores %llu bytes of it%s", bytes, stored,
+                 filters > 0 ? " (more than any deflate ratio allows)" : "");
+        return -1;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    unsigned long long ram = pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
+    if (ram && bytes > ram) {
+        snprintf(why, cap, "needs %.1f GiB in memory, this machine has %.1f GiB", (double)bytes / (1 << 30),
+                 (double)ram / (1 << 30));
+        return -1;
+    }
+    return 0;
 }

@@ -55,6 +55,16 @@ int h5_dataset_shape(hid_t dataset, feed_ckpt_shape *out);
 /* Reads the whole dataset as dtype into dst. */
 int h5_dataset_read(hid_t dataset, feed_ckpt_dtype dtype, void *dst);
 
+/* Whether dataset d can really hold `bytes` (the size its shape gives in memory), asked
+ * before that size is allocated: 0 if so; otherwise -1 with the reason in why[cap].
+ * Uncompressed storage holds every byte; deflate compresses at most 1032:1 (zlib's limit), so
+ * a shape claiming more than that is damaged or crafted; an empty storage holds no data; and
+ * nothing read whole may need more than this machine's memory. bytes = 0 means the shape's
+ * size overflowed 64 bits. */
+int h5_bounded_by_storage(hid_t d, unsigned long long bytes, char *why, size_t cap);
+/* a * b, or 0 when it overflows (for sizes whose factors are all >= 1). */
+unsigned long long h5_mul_size(unsigned long long a, unsigned long long b);
+
 /* Scalar attributes; strings are variable-length UTF-8 (h5py reads them as str).
  * Writing replaces an existing attribute of the same name. */
 int h5_attr_write_str(hid_t obj, const char *name, const char *value);

@@ -102,6 +102,60 @@ static void test_open_errors(const char *good) {
     EXPECT_STR_CONTAINS(out, "batch size 1000");
 }
 
+/* /train/images (and labels) replaced by a chunked dataset of n images of h x w that stores
+ * only its first chunk (or none): the shape claims far more than the file holds. */
+static void claim_images(const char *path, hsize_t n, hsize_t h, hsize_t w, int deflate, int write_chunk) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    EXPECT(f >= 0);
+    hid_t old = H5Dopen2(f, "/train/images", H5P_DEFAULT), space = H5Dget_space(old);
+    hsize_t d[4];
+    H5Sget_simple_extent_dims(space, d, NULL);
+    H5Sclose(space), H5Dclose(old);
+    EXPECT(H5Ldelete(f, "/train/images", H5P_DEFAULT) >= 0 && H5Ldelete(f, "/train/labels", H5P_DEFAULT) >= 0);
+    hsize_t dims[4] = {n, h ? h : d[1], w ? w : d[2], d[3]}, chunk[4] = {n < 16 ? n : 16, dims[1], dims[2], dims[3]};
+    hsize_t ldims[1] = {n}, lchunk[1] = {n < 16 ? n : 16};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk), H5Pset_chunk(lcpl, 1, lchunk);
+    if (deflate) H5Pset_deflate(dcpl, 9);
+    hid_t is = H5Screate_simple(4, dims, NULL), ls = H5Screate_simple(1, ldims, NULL);
+    hid_t img = H5Dcreate2(f, "/train/images", H5T_STD_U8LE, is, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hid_t lab = H5Dcreate2(f, "/train/labels", H5T_STD_I32LE, ls, H5P_DEFAULT, lcpl, H5P_DEFAULT);
+    EXPECT(img >= 0 && lab >= 0);
+    if (write_chunk) {
+        size_t bytes = (size_t)(16 * dims[1] * dims[2] * dims[3]);
+        unsigned char *pix = calloc(bytes, 1);
+        int32_t labels[16] = {0};
+        hsize_t start[4] = {0, 0, 0, 0}, lstart[1] = {0};
+        hid_t mi = H5Screate_simple(4, chunk, NULL), ml = H5Screate_simple(1, lchunk, NULL);
+        H5Sselect_hyperslab(is, H5S_SELECT_SET, start, NULL, chunk, NULL);
+        H5Sselect_hyperslab(ls, H5S_SELECT_SET, lstart, NULL, lchunk, NULL);
+        EXPECT(H5Dwrite(img, H5T_NATIVE_UINT8, mi, is, H5P_DEFAULT, pix) >= 0);
+        EXPECT(H5Dwrite(lab, H5T_NATIVE_INT32, ml, ls, H5P_DEFAULT, labels) >= 0);
+        H5Sclose(mi), H5Sclose(ml), free(pix);
+    }
+    H5Dclose(img), H5Dclose(lab), H5Sclose(is), H5Sclose(ls), H5Pclose(dcpl), H5Pclose(lcpl), H5Fclose(f);
+}
+
+/* Image counts and sizes are bounded by what the file stores before anything is allocated. */
+static void test_claimed_sizes(void) {
+    char bad[4096], cmd[8192], out[8192];
+    snprintf(bad, sizeof bad, "%s/determinism_claims.h5", FEED_TEST_WORKDIR);
+    struct { hsize_t n, h, w; int deflate, written; const char *needle; } cases[] = {
+        {100000000, 0, 0, 0, 1, "/train/images claims 76800000000 bytes but the file stores 12288 bytes of it"},
+        {100000000, 0, 0, 1, 1, "(more than any deflate ratio allows)"},
+        {100000000, 0, 0, 0, 0, "/train/images holds no data (its shape says 76800000000 bytes)"},
+        {1, 20000, 20000, 0, 0, "has shape 1x20000x20000x3 (N >= 1, 1 <= H, W <= 16384"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bh_write_synthetic(bad);
+        claim_images(bad, cases[i].n, cases[i].h, cases[i].w, cases[i].deflate, cases[i].written);
+        snprintf(cmd, sizeof cmd, "%s --seconds 1 %s", FEED_LOADER_BENCH_EXE, bad);
+        EXPECT_INT_EQ(feed_test_run(cmd, out, sizeof out), 2);
+        EXPECT_STR_CONTAINS(out, cases[i].needle);
+        EXPECT_STR_CONTAINS(out, "determinism_claims.h5");
+    }
+}
+
 int main(void) {
     char file[4096];
     snprintf(file, sizeof file, "%s/determinism.h5", FEED_TEST_WORKDIR);
@@ -130,5 +184,6 @@ int main(void) {
     feed_dataset_close(ds);
 
     test_open_errors(file);
+    test_claimed_sizes();
     return feed_test_finish("test_data_determinism");
 }

@@ -238,6 +238,26 @@ static void bad_files(void) {
     delete_attr(no_crc, "model/fc/bias", "crc32");
     p.path = no_crc;
     expect_error("no crc32", do_open, &p, 2, "tensor 'model/fc/bias' has no 'crc32' attribute", "zlib.crc32", NULL);
+
+    /* A tensor whose shape claims 400 GB that the file does not hold is refused before the
+       reader sizes a buffer by it. */
+    char *claims = fresh("claims.h5");
+    hid_t f = H5Fopen(claims, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t dims[2] = {100000, 1000000}, chunk[2] = {1, 1000};
+    hid_t space = H5Screate_simple(2, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, "/model/huge", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    EXPECT(d >= 0);
+    float row[1000] = {0};
+    hsize_t start[2] = {0, 0};
+    hid_t mem = H5Screate_simple(2, chunk, NULL);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, chunk, NULL);
+    EXPECT(H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, row) >= 0);
+    H5Sclose(mem), H5Dclose(d), H5Pclose(dcpl), H5Sclose(space), H5Fclose(f);
+    p.path = claims;
+    expect_error("shape beyond the stored bytes", do_open, &p, 2, "tensor 'model/huge' claims 400000000000 bytes",
+                 "the file stores 4000 bytes of it", claims, NULL);
+    free(claims);
     free(text);
     free(cut);
     free(flipped);
