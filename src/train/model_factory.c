@@ -54,6 +54,13 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch) 
         FEED_INPUT_ERROR("checkpoints written by feed_mpi's training modes carry model_name, "
                          "input_height and input_width",
                          "%s does not say which model it holds", feed_ckpt_path(ck));
+    if (h < 1 || w < 1 || h > FEED_MAX_SIDE || w > FEED_MAX_SIDE)
+        FEED_INPUT_ERROR("the file is damaged or was edited: write it again",
+                         "%s: input_height x input_width = %lld x %lld (each 1..%d)", feed_ckpt_path(ck),
+                         (long long)h, (long long)w, FEED_MAX_SIDE);
+    if (meta->arch && strcmp(meta->arch, name) != 0)
+        FEED_INPUT_ERROR("the two attributes name the same model: the file is damaged or was edited",
+                         "%s: arch '%s' and model_name '%s' disagree", feed_ckpt_path(ck), meta->arch, name);
     feed_ckpt_attr_f64(ck, NULL, "model_dropout", &dropout);
     feed_model_spec s;
     memset(&s, 0, sizeof s);
