@@ -5,6 +5,7 @@
  *
  * Every input file is validated before anything is written; the output appears atomically
  * (OUT.h5.tmp + rename) or not at all. Exit codes: 0 done, 2 bad input, 1 other failure. */
+#include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@ static const char usage[] =
     "  --force        replace OUT.h5 if it exists\n";
 
 int main(int argc, char **argv) {
+    H5dont_atexit(); /* as feed_mpi (src/app/feed_mpi_main.c) */
     feed_set_program_name("feed_convert");
     const char *positional[3] = {NULL, NULL, NULL};
     int npos = 0;

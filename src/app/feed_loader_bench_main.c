@@ -6,6 +6,7 @@
  * --threads 0 assembles batches in the calling thread; T >= 1 uses T prefetch threads
  * (the calling thread only copies finished batches out). Prints one line:
  *   loader images=N img_per_s=X threads=T batch=B shape=CxHxW pad=P source=...        */
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ static int parse_int(const char *flag, const char *v, int lo, int hi) {
 }
 
 int main(int argc, char **argv) {
+    H5dont_atexit(); /* as feed_mpi (src/app/feed_mpi_main.c) */
     feed_set_program_name("feed_loader_bench");
     int threads = 1, batch = 128, pad = -1, seconds = 3;
     const char *path = NULL;
