@@ -49,7 +49,7 @@ enum feed_mode { FEED_MODE_LIST(FEED_MODE_ENUM) FEED_NUM_MODES };
 /* Distillation terms (distill.terms); their implementations: src/distill/terms.c. */
 enum feed_term_id { FEED_TERM_FEED, FEED_TERM_KD, FEED_TERM_AT, FEED_TERM_L1, FEED_TERM_FT, FEED_NUM_TERMS };
 /* Where a distillation job's teachers run (distill.source). */
-enum feed_source_kind { FEED_SOURCE_MPI = 0, FEED_SOURCE_LOCAL = 1 };
+enum feed_source_kind { FEED_SOURCE_MPI = 0, FEED_SOURCE_LOCAL = 1, FEED_SOURCE_CACHE = 2 };
 enum feed_beta_reduce { FEED_BETA_SUM = 0, FEED_BETA_MEAN = 1 };
 enum feed_schedule { FEED_SCHED_MULTISTEP = 0, FEED_SCHED_COSINE = 1 };
 enum feed_on_corrupt { FEED_CORRUPT_FALLBACK = 0, FEED_CORRUPT_REFUSE = 1 };
@@ -119,6 +119,13 @@ typedef struct feed_config {
         int credits;
         double timeout;  /* seconds the student waits for a teacher rank (0 = forever) */
     } transport;
+    struct {
+        char *dir;       /* folder of teacher_<n>.h5 (feature_cache.h) */
+        int views;       /* V augmented views of every training sample */
+        int dtype;       /* 0 fp32, 1 bf16, 2 fp16: the order of feed_wire_dtype */
+        bool compress;   /* HDF5 shuffle + deflate */
+        int seed;        /* augmentation seed of the views; 0 = run.seed */
+    } cache;
     struct {
         double beta;
         int beta_reduce; /* enum feed_beta_reduce */

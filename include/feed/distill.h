@@ -54,4 +54,14 @@ int feed_distill_teacher_rank(const feed_run_ctx *ctx);
  * be reused or trained, without training. Problems end the process with exit code 2. */
 void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const feed_model_spec *student);
 
+/* run.mode = cache (src/distill/cache_job.c): this rank writes the feature caches
+ * (feature_cache.h) of teachers k = rank, rank + P, ... of distill.teachers: each over
+ * cache.views augmented views of the selected training samples, the teacher forward on this
+ * thread and the HDF5 writes on a writer thread; resumes an interrupted cache, skips a
+ * complete one that matches. Returns the exit code. */
+int feed_cache_rank(const feed_run_ctx *ctx);
+/* --check of run.mode = cache: per teacher its cache file, what it will hold, its size and
+ * whether it exists, is complete or will be resumed, before anything is written. */
+void feed_cache_check(const feed_config *cfg, const feed_dataset *ds, const feed_model_spec *student);
+
 #endif

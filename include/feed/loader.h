@@ -16,7 +16,8 @@
  *   batch s   = shard positions [s*B, (s+1)*B); the last partial batch is dropped when
  *               drop_last, kept (smaller) otherwise
  *   sample i  = image i of the file, augmented with feed_augment_draw(seed, epoch, i, ...)
- *               so its crop and flip do not depend on subset, shard or batch size.
+ *               so its crop and flip do not depend on subset, shard or batch size
+ *               (augment_views V > 0: feed_augment_draw(augment_seed, epoch mod V, i, ...)).
  */
 #ifndef FEED_LOADER_H
 #define FEED_LOADER_H
@@ -46,6 +47,11 @@ typedef struct feed_loader_config {
     bool random_crop;        /* crop at a random offset of the padded image; off: centre */
     bool hflip;              /* horizontal flip with probability 1/2 */
     bool normalize;          /* (x/255 - mean[c]) / std[c] with the file's mean/std; off: x/255 */
+    /* augmentation replayed from a feature cache (feature_cache.h): with augment_views V > 0
+       epoch e is augmented as epoch e mod V of augment_seed (the cache's views); 0: as epoch e
+       of seed. Order and subset always follow seed and epoch. */
+    int augment_views;
+    uint64_t augment_seed;
     /* subset (at most one of the two) */
     int64_t subset_per_class; /* > 0: the first K samples of each class in file order */
     double subset_fraction;   /* in (0, 1): round(f * n_c) samples of each class c */
@@ -89,6 +95,8 @@ int feed_loader_batch(feed_loader *ld, int64_t epoch, int64_t step, float *out_n
 
 /* File indices of the samples of batch (epoch, step) into idx (room for B); returns count. */
 int feed_loader_batch_indices(feed_loader *ld, int64_t epoch, int64_t step, int64_t *idx);
+/* File indices of the selected samples (subset applied), in file order; count in *n. */
+const int64_t *feed_loader_selected(const feed_loader *ld, int64_t *n);
 
 /* --- building blocks (public so tests and tools can reproduce a batch independently) --- */
 
@@ -106,6 +114,9 @@ feed_augment_params feed_augment_draw(uint64_t seed, int64_t epoch, int64_t samp
 /* Per-channel lookup table pixel value -> float: lut[c*256 + v]
  * = normalize ? ((float)v / 255.0f - mean[c]) / std[c] : (float)v / 255.0f. */
 void feed_augment_build_lut(const feed_dataset *ds, bool normalize, float *lut /* C x 256 */);
+
+/* The augmentation sample i gets in epoch `epoch` under this loader's configuration. */
+feed_augment_params feed_loader_augment_of(const feed_loader *ld, int64_t epoch, int64_t i);
 
 /* One image: src H x W x C uint8 -> dst C x H x W float32 (a slice of the NCHW batch):
  *   dst[c][y][x] = lut[c][ P(y + dy - pad, xs + dx - pad) ],  xs = flip ? W-1-x : x

@@ -25,6 +25,10 @@
       "rank r trains generation r + 1; with sfeed.teacher empty rank 0 trains generation 0 and "   \
       "rank r generation r",                                                                       \
       "sequential FEED (or BAN with terms = kd): generations 1..K of the student, each learning "  \
-      "from the one before with sfeed.terms, pipelined across ranks (sfeed.lag_epochs)")
+      "from the one before with sfeed.terms, pipelined across ranks (sfeed.lag_epochs)")          \
+    X(CACHE, cache, feed_mode_cache, feed_ranks_any, feed_cache_check,                              \
+      "rank r writes the caches of teachers r, r + P, ... (P ranks)",                               \
+      "write feature caches: each teacher of distill.teachers over cache.views augmented views of " \
+      "every training sample, to cache.dir/teacher_<n>.h5, for students with distill.source = cache")
 
 #endif

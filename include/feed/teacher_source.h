@@ -18,6 +18,8 @@
  *          the student asks for a step; no waiting, the same bits as mpi. sfeed generations
  *          use it with the generation before as the teacher, its weights swapped between
  *          epochs (generation.c).
+ *   cache  the teachers' outputs read from feature caches written before (run.mode = cache,
+ *          source_cache.c): epoch e's minibatch rows of view e mod V, read a step ahead.
  * The payload of step t may only be asked for at step t; batch_id (feed_batch_id of the
  * student's sample indices) is checked against the teacher's, so a teacher on another
  * minibatch fails loudly. waited_s receives how long the call blocked (teacher-bound time).
@@ -50,6 +52,9 @@ struct feed_teacher_source {
 /* The teachers of distill.teachers computing `outputs` on batches of `batch`. */
 feed_teacher_source *feed_source_mpi_create(const feed_config *cfg, int outputs, int batch);
 feed_teacher_source *feed_source_local_create(const feed_config *cfg, int outputs, int batch);
+/* The feature caches of distill.teachers in cache.dir (feature_cache.h), checked against this
+ * job before the first step; rows read ahead on a background thread. */
+feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int outputs, int batch);
 /* In-process teachers given as objects (teacher.h; the source takes them over), on the
  * minibatches of the loader [data] describes with `seed` (the student's). */
 struct feed_teacher;

@@ -25,6 +25,10 @@ int feed_ranks_distill(const feed_config *cfg, char *why, size_t cap) {
         snprintf(why, cap, "distill.source = local: student and teachers in one process");
         return 1;
     }
+    if (cfg->distill.source == FEED_SOURCE_CACHE) {
+        snprintf(why, cap, "distill.source = cache: the teachers' outputs are read from cache.dir");
+        return 1;
+    }
     snprintf(why, cap, "one student + one per teacher of distill.teachers");
     return n + 1;
 }
@@ -79,6 +83,6 @@ int feed_run_mode(const feed_run_ctx *ctx) {
         }
         feed_exit_collective(FEED_EXIT_USAGE);
     }
-    lock_run_dir(ctx);
+    if (m != FEED_MODE_CACHE) lock_run_dir(ctx); /* a cache job writes (and locks) cache.dir only */
     return mode->run(ctx);
 }

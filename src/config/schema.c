@@ -22,7 +22,7 @@ static const char *const on_corrupt[] = {"fallback", "refuse", NULL};
 static const char *const on_nonfinite[] = {"stop", "skip_step", NULL};
 static const char *const beta_reduce[] = {"sum", "mean", NULL};
 static const char *const transfers[] = {"fp32", "bf16", "fp16", NULL};
-static const char *const sources[] = {"mpi", "local", NULL};
+static const char *const sources[] = {"mpi", "local", "cache", NULL};
 
 #define OFF(field) offsetof(feed_config, field)
 #define NO_RANGE 0, 0
@@ -130,7 +130,8 @@ const feed_cfg_key feed_cfg_keys[] = {
      "transfer, l1 = FEED's loss without NTL, ft = factor transfer"},
     {"distill", "source", FEED_CFG_ENUM, OFF(distill.source), "mpi", NO_RANGE, sources,
      "where the teachers run: mpi = one rank per teacher (N+1 ranks), local = in the student's "
-     "process (one rank; the same result bit for bit)"},
+     "process (one rank; the same result bit for bit), cache = their outputs read from the feature "
+     "caches in cache.dir (one rank; written by run.mode = cache)"},
     {"distill", "ce_weight", FEED_CFG_STRING, OFF(distill.ce_weight), "auto", NO_RANGE, NULL,
      "weight of the cross-entropy: a number >= 0, or auto = 1 - kd.alpha with kd, else 1"},
 
@@ -141,6 +142,20 @@ const feed_cfg_key feed_cfg_keys[] = {
      "steps a teacher may run ahead of the student (memory: credits+1 outputs per teacher)"},
     {"transport", "timeout", FEED_CFG_FLOAT, OFF(transport.timeout), "300", 0, 1e6, NULL,
      "seconds the student waits for a teacher rank before ending the job (0 = forever)"},
+
+    /* [cache] feature caches (run.mode = cache writes them, distill.source = cache reads them) */
+    {"cache", "dir", FEED_CFG_DIR, OFF(cache.dir), "runs/cache", NO_RANGE, NULL,
+     "folder of the caches: teacher_<n>.h5 for teacher n of distill.teachers (docs/cache.md)"},
+    {"cache", "views", FEED_CFG_INT, OFF(cache.views), "4", 1, 10000, NULL,
+     "augmented views of every training sample: the augmentations of epochs 0..V-1; a student's "
+     "epoch e uses view e mod V"},
+    {"cache", "dtype", FEED_CFG_ENUM, OFF(cache.dtype), "fp32", NO_RANGE, transfers,
+     "precision of the stored outputs (bf16/fp16 round as transport.dtype does)"},
+    {"cache", "compress", FEED_CFG_BOOL, OFF(cache.compress), "false", NO_RANGE, NULL,
+     "HDF5 shuffle + deflate filters on the stored outputs (smaller files, slower reads)"},
+    {"cache", "seed", FEED_CFG_INT, OFF(cache.seed), "0", 0, 2147483647.0, NULL,
+     "augmentation seed of the views (0 = run.seed): a student with another run.seed sets the "
+     "cache's here"},
 
     /* [feed] the FEED term (terms = feed) */
     {"feed", "beta", FEED_CFG_FLOAT, OFF(feed.beta), "500", 0, 1e6, NULL,

@@ -66,7 +66,14 @@ static void validate_distill(const feed_config *cfg, feed_cfg_errors *errs) {
                  cfg->kd.alpha);
         error_at(cfg, errs, feed_cfg_find("kd", "alpha"), "set distill.ce_weight to a number >= 0", msg);
     }
-    if (cfg->run.mode != FEED_MODE_DISTILL && cfg->run.mode != FEED_MODE_PFEED) return;
+    if (cfg->distill.source == FEED_SOURCE_CACHE && cfg->run.mode != FEED_MODE_DISTILL &&
+        cfg->run.mode != FEED_MODE_PFEED) {
+        snprintf(msg, sizeof msg, "distill.source = cache is for run.mode = distill or pfeed, not %s",
+                 feed_cfg_mode_names[cfg->run.mode]);
+        error_at(cfg, errs, feed_cfg_find("distill", "source"), "use distill.source = mpi or local", msg);
+    }
+    if (cfg->run.mode != FEED_MODE_DISTILL && cfg->run.mode != FEED_MODE_PFEED && cfg->run.mode != FEED_MODE_CACHE)
+        return;
     const char *mode = feed_cfg_mode_names[cfg->run.mode];
     if (cfg->distill.teachers.n == 0) {
         snprintf(msg, sizeof msg, "run.mode = %s needs distill.teachers", mode);

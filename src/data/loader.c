@@ -133,8 +133,7 @@ int feed_loader_assemble(const feed_loader *ld, feed_order_cache *cache, int64_t
         int count = feed_batch_indices(ld, cache, epoch, step, total, WINDOW, idx);
         for (int j = 0; j < count; j++) {
             const int64_t i = idx[j];
-            const feed_augment_params p =
-                feed_augment_draw(c->seed, epoch, i, c->pad, c->random_crop, c->hflip);
+            const feed_augment_params p = feed_loader_augment_of(ld, epoch, i);
             float *dst = out_nchw + (int64_t)(total + j) * ld->sample_floats; /* C x H x W */
             feed_augment_image(feed_dataset_image(ds, c->split, i), ds->height, ds->width,
                                ds->channels, &p, c->pad, c->pad_mode, ld->lut, dst);
@@ -143,6 +142,18 @@ int feed_loader_assemble(const feed_loader *ld, feed_order_cache *cache, int64_t
         total += count;
         if (count < WINDOW) return total;
     }
+}
+
+feed_augment_params feed_loader_augment_of(const feed_loader *ld, int64_t epoch, int64_t i) {
+    const feed_loader_config *c = &ld->cfg;
+    if (c->augment_views > 0)
+        return feed_augment_draw(c->augment_seed, epoch % c->augment_views, i, c->pad, c->random_crop, c->hflip);
+    return feed_augment_draw(c->seed, epoch, i, c->pad, c->random_crop, c->hflip);
+}
+
+const int64_t *feed_loader_selected(const feed_loader *ld, int64_t *n) {
+    *n = ld->n_selected;
+    return ld->selected;
 }
 
 int feed_loader_batch_indices(feed_loader *ld, int64_t epoch, int64_t step, int64_t *idx) {

@@ -206,8 +206,11 @@ void feed_distill_student_free(feed_distill_student *p) {
 
 static feed_teacher_source *job_source(void *ctx, int outputs, int batch) {
     const feed_config *cfg = ctx;
-    return cfg->distill.source == FEED_SOURCE_LOCAL ? feed_source_local_create(cfg, outputs, batch)
-                                                    : feed_source_mpi_create(cfg, outputs, batch);
+    switch (cfg->distill.source) {
+    case FEED_SOURCE_LOCAL: return feed_source_local_create(cfg, outputs, batch);
+    case FEED_SOURCE_CACHE: return feed_source_cache_create(cfg, outputs, batch);
+    default: return feed_source_mpi_create(cfg, outputs, batch);
+    }
 }
 
 int feed_distill_student_rank(const feed_run_ctx *ctx) {

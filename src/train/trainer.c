@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "feed/check.h"
+#include "feed/feature_cache.h"
 #include "feed/finite.h"
 #include "feed/loss_ce.h"
 #include "feed/lr_schedule.h"
@@ -88,6 +89,12 @@ feed_loader_config feed_train_loader_config(const feed_config *cfg, int B, uint6
     lc.subset_per_class = cfg->data.subset_per_class;
     lc.subset_fraction = cfg->data.subset_fraction < 1.0 ? cfg->data.subset_fraction : 0.0;
     lc.prefetch_depth = cfg->data.prefetch;
+    if (cfg->distill.source == FEED_SOURCE_CACHE &&
+        (cfg->run.mode == FEED_MODE_DISTILL || cfg->run.mode == FEED_MODE_PFEED)) {
+        /* the student replays the augmentation of the caches' views (feature_cache.h) */
+        lc.augment_views = cfg->cache.views;
+        lc.augment_seed = feed_cache_seed(cfg);
+    }
     return lc;
 }
 

@@ -1,0 +1,55 @@
+/* feature_cache_internal.h - shared by src/io/feature_cache*.c (not a public API). */
+#ifndef FEED_IO_FEATURE_CACHE_INTERNAL_H
+#define FEED_IO_FEATURE_CACHE_INTERNAL_H
+
+#include <hdf5.h>
+
+#include "feed/feature_cache.h"
+
+/* One output of a teacher payload (teacher_outputs.h) as a cache dataset. */
+typedef struct {
+    int kind;            /* FEED_OUT_* */
+    char name[32];       /* "final", "attention/layer2", "logits", "factor" */
+    int rank;            /* of one row: 1 or 3 */
+    hsize_t dims[3];     /* one row's shape */
+    size_t elems;        /* floats per row */
+    size_t offset;       /* first float of the block in a payload of batch B, divided by B */
+} cache_block;
+
+#define CACHE_MAX_BLOCKS (3 + FEED_MAX_STAGES)
+
+/* The blocks a layout's payload holds, in payload order; returns their count. */
+int cache_blocks_of(const feed_teacher_layout *l, cache_block *b);
+
+struct feed_cache {
+    char *path;              /* final name */
+    char *partial;           /* path.partial (writing) */
+    hid_t file;
+    feed_cache_spec spec;    /* as stored */
+    int n_blocks;
+    cache_block block[CACHE_MAX_BLOCKS];
+    hid_t dset[CACHE_MAX_BLOCKS], augment, file_type, mem_type;
+    int64_t *samples;        /* [N] */
+    /* reading: the blocks of the payload the student expects, mapped onto stored ones */
+    int n_want;
+    cache_block want[CACHE_MAX_BLOCKS];
+    int want_from[CACHE_MAX_BLOCKS]; /* index into block[] */
+    int want_batch;
+    void *row_buf;           /* one row of the largest block, stored dtype */
+    void *wire;              /* writing: n rows of the largest block, stored dtype */
+    size_t wire_cap;
+    char error[1200];        /* the last failed write (feed_cache_error) */
+};
+
+/* The HDF5 file and memory types of a stored dtype (fp16: IEEE half as h5py's float16,
+ * read raw; bf16: uint16). The caller closes file_type when it is not predefined. */
+void cache_types(int dtype, hid_t *file_type, hid_t *mem_type);
+/* Reads the spec stored in a cache's root attributes; returns 0, or -1 with what is missing
+ * in why. */
+int cache_read_spec(hid_t file, feed_cache_spec *spec, char *why, size_t cap);
+/* The first difference between a stored spec and the expected one, as a message and a hint;
+ * returns 0 when they agree. */
+int cache_spec_mismatch(const feed_cache_spec *have, const feed_cache_spec *want, char *what, size_t cap,
+                        const char **hint);
+
+#endif
