@@ -49,7 +49,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 CATEGORIES = ("config", "dataset", "checkpoint", "signal", "filesystem", "cli")
-SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
+SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: \w+Sanitizer|runtime error:")
 NOBODY = 65534
 
 
