@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import struct
@@ -40,7 +41,7 @@ import time
 import traceback
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
@@ -86,6 +87,7 @@ class Result:
     err: str
     seconds: float
     timed_out: bool = False
+    cmd: tuple = ()
 
 
 class Skip(Exception):
@@ -189,10 +191,10 @@ class Ctx:
         timeout = timeout or self.case.timeout
         try:
             out, err = p.communicate(timeout=max(1, timeout - (time.time() - p.t0)))
-            r = Result(p.returncode, out or "", err or "", time.time() - p.t0)
+            r = Result(p.returncode, out or "", err or "", time.time() - p.t0, cmd=tuple(p.args))
         except subprocess.TimeoutExpired:
             harness.kill_job(p)
-            r = Result(None, "", "", time.time() - p.t0, timed_out=True)
+            r = Result(None, "", "", time.time() - p.t0, timed_out=True, cmd=tuple(p.args))
         self.results.append(r)
         return r
 
@@ -361,12 +363,16 @@ def report(outcomes, seconds):
         print(f"\nexpected failures (known_bad, for the maintainer to fix in src/): {len(xfail)}")
         for case, _, fails, r, _ in xfail:
             print(f"  XFAIL {case.name}: {case.known_bad}\n        got exit {r.code}; {fails[0].splitlines()[0]}")
+            if r.cmd:
+                print(f"        command: {shlex.join(r.cmd)}")
     for case, status, fails, r, _ in bad:
         print(f"\n{status} {case.name} [{case.category}]: {case.story}")
         if status == "XPASS":
             print(f"  passes now: remove known_bad ({case.known_bad})")
         print(f"  expected exit {case.code}" + (f", message /{case.message}/" if case.message else ""))
         print(f"  got exit {r.code}" + (" (timed out)" if r.timed_out else ""))
+        if r.cmd:
+            print(f"  command: {shlex.join(r.cmd)}")
         for f in fails:
             print("  - " + f.replace("\n", "\n    "))
         if r.err.strip():
@@ -619,8 +625,7 @@ def resume_case(name, story, damage, overrides=(), code=2, message=None, known_b
     return Case(name, "checkpoint", story, setup, code, message, check, known_bad)
 
 
-def run_dir_case(name, story, damage, overrides=(), code=2, message=None, known_bad="", keep=None,
-                 category="checkpoint", freeze_all=None):
+def run_dir_case(name, story, damage, overrides=(), code=2, message=None, known_bad="", keep=None):
     """A copy of a finished 2-epoch run folder (checkpoints of epochs 1 and 2, best, final,
     metrics), damaged, then `feed_mpi run.ini train.epochs=3` in it (resume = auto). A refused
     run leaves every file of the folder byte-identical."""
@@ -628,9 +633,9 @@ def run_dir_case(name, story, damage, overrides=(), code=2, message=None, known_
         shutil.copytree(G.run2, ctx.run_dir)
         damage(ctx)
         ctx.cmd = [G.feed, ctx.ini(), "train.epochs=3"] + fill(ctx, overrides)
-        if freeze_all if freeze_all is not None else code != 0:
+        if code != 0:
             ctx.freeze(ctx.run_dir)
-    return Case(name, category, story, setup, code, message, keep, known_bad)
+    return Case(name, "checkpoint", story, setup, code, message, keep, known_bad)
 
 
 def in_run(fn_name, damage):
@@ -648,7 +653,7 @@ def resumed_and_finished(first_epoch_kept):
     return check
 
 
-def cli_case(name, story, argv, code=2, message=None, known_bad="", keep=None, prepare=None, category="cli"):
+def cli_case(name, story, argv, code=2, message=None, known_bad="", keep=None, prepare=None):
     """A command line; argv items may use {dir} {data} {ckpt} {run}, and {cfg} for TINY."""
     def setup(ctx):
         if prepare:
@@ -658,7 +663,8 @@ def cli_case(name, story, argv, code=2, message=None, known_bad="", keep=None, p
         if argv:
             ctx.cmd = [a.replace("{cfg}", ctx.tokens.get("cfg", "")) for a in fill(ctx, argv)]
             ctx.cmd = [G.feed if a == "FEED" else G.convert if a == "CONVERT" else a for a in ctx.cmd]
-    return Case(name, category, story, setup, code, message, keep, known_bad, needs=("convert",) if "CONVERT" in argv else ())
+    needs = ("convert",) if "CONVERT" in argv else ()
+    return Case(name, "cli", story, setup, code, message, keep, known_bad, needs=needs)
 
 
 # ---- config ----------------------------------------------------------------------------------
@@ -688,7 +694,8 @@ CONFIG_CASES = [
     config_case("cfg_unknown_section", "misspelt a section header: file:line and the section it meant",
                 T("[train]", "[trian]"), 2, r"^<cfg>:12: unknown section \[trian\]\n  hint: did you mean \[train\]\?"),
     config_case("cfg_key_capitalised", "wrote 'Mode' (keys are lower case): the key and a suggestion",
-                T("mode = scratch", "Mode = scratch"), 2, r"<cfg>:2: unknown key 'Mode' in section \[run\]\n.*did you mean 'mode'"),
+                T("mode = scratch", "Mode = scratch"), 2,
+                r"<cfg>:2: unknown key 'Mode' in section \[run\]\n.*did you mean 'mode'"),
     config_case("cfg_section_capitalised", "wrote [Model]: the section and a suggestion",
                 T("[model]", "[Model]"), 2, r"<cfg>:10: unknown section \[Model\]\n.*did you mean \[model\]"),
     config_case("cfg_int_word", "batch = eight: the key, the value, not an integer",
@@ -700,7 +707,8 @@ CONFIG_CASES = [
     config_case("cfg_int_scientific", "epochs = 1e3: not an integer (no silent 1)", T("epochs = 1", "epochs = 1e3"), 2,
                 r"<cfg>:13: train\.epochs = '1e3' is not an integer"),
     config_case("cfg_int_overflow", "seed with 20 digits: not an integer (no wrap-around)",
-                T("seed = 3", "seed = 99999999999999999999"), 2, r"<cfg>:4: run\.seed = '99999999999999999999' is not an integer"),
+                T("seed = 3", "seed = 99999999999999999999"), 2,
+                r"<cfg>:4: run\.seed = '99999999999999999999' is not an integer"),
     config_case("cfg_negative_batch", "batch = -8: out of range, with the range", T("batch = 8", "batch = -8"), 2,
                 r"<cfg>:14: train\.batch = -8 is out of range \[1, 65536\]"),
     config_case("cfg_lr_too_high", "lr = 1000: out of range", T("batch = 8", "batch = 8\nlr = 1000"), 2,
@@ -713,15 +721,20 @@ CONFIG_CASES = [
                 T("arch = resnet20", "arch = resnet21"), 2,
                 r"<cfg>:11: model\.arch = 'resnet21' is not one of: resnet20, .*\n  hint: did you mean 'resnet20'\?"),
     config_case("cfg_enum_accent", "arch = résnet20 (a pasted accent): the value and the nearest one",
-                T("arch = resnet20", "arch = r\u00e9snet20"), 2, r"<cfg>:11: model\.arch = 'r.+snet20' is not one of.*\n.*did you mean 'resnet20'"),
+                T("arch = resnet20", "arch = r\u00e9snet20"), 2,
+                r"<cfg>:11: model\.arch = 'r.+snet20' is not one of.*\n.*did you mean 'resnet20'"),
     config_case("cfg_non_utf8_value", "a Latin-1 byte inside a value: that line and key, exit 2",
                 non_utf8_value, 2, r"<cfg>:11: model\.arch = 'res.net20' is not one of"),
-    config_case("cfg_non_utf8_comment", "a Latin-1 comment (file saved by an old editor) is fine: trains", latin1_comment, 0),
+    config_case("cfg_non_utf8_comment", "a Latin-1 comment (file saved by an old editor) is fine: trains",
+                latin1_comment, 0),
     config_case("cfg_duplicate_key", "batch given twice in [train]: both lines named",
-                T("batch = 8", "batch = 8\nbatch = 16"), 2, r"<cfg>:15: duplicate key 'batch' in \[train\] \(first set at line 14\)"),
+                T("batch = 8", "batch = 8\nbatch = 16"), 2,
+                r"<cfg>:15: duplicate key 'batch' in \[train\] \(first set at line 14\)"),
     config_case("cfg_duplicate_key_later_block", "[train] repeated at the end with epochs again: the duplicate named",
-                TINY + "[train]\nepochs = 5\n", 2, r"<cfg>:18: duplicate key 'epochs' in \[train\] \(first set at line 13\)"),
-    config_case("cfg_repeated_section_new_key", "[train] repeated with a new key is fine: trains", TINY + "[train]\nlr = 0.05\n", 0),
+                TINY + "[train]\nepochs = 5\n", 2,
+                r"<cfg>:18: duplicate key 'epochs' in \[train\] \(first set at line 13\)"),
+    config_case("cfg_repeated_section_new_key", "[train] repeated with a new key is fine: trains",
+                TINY + "[train]\nlr = 0.05\n", 0),
     config_case("cfg_empty_file", "an empty config: says it has no settings", "", 2, r"<cfg>: the file has no settings"),
     config_case("cfg_only_comments", "a config of comments only: says it has no settings", "# todo\n; later\n", 2,
                 r"<cfg>: the file has no settings"),
@@ -737,8 +750,10 @@ CONFIG_CASES = [
     config_case("cfg_quoted_path_with_spaces", 'dir = "... with spaces": quotes dropped, the folder has the spaces',
                 spaced_dir, 0, keep=lambda ctx, r: ctx.expect(checkpoints(ctx.run_dir + " with spaces"),
                                                               "checkpoints in the folder named without the quotes")),
-    config_case("cfg_single_quoted_number", "batch = '8' in single quotes is fine: trains", T("batch = 8", "batch = '8'"), 0),
-    config_case("cfg_unbalanced_quote", 'dir = "/path (closing quote forgotten): refused naming run.dir, no folder named \'"\'',
+    config_case("cfg_single_quoted_number", "batch = '8' in single quotes is fine: trains",
+                T("batch = 8", "batch = '8'"), 0),
+    config_case("cfg_unbalanced_quote",
+                'dir = "/path (closing quote forgotten): refused naming run.dir, no folder named \'"\'',
                 T("dir = {run}", 'dir = "{run}'), 2, r"<cfg>:3: .*run\.dir",
                 known_bad="the value is taken literally: the run trains into a folder './\"/...' next to the config, exit 0",
                 keep=lambda ctx, r: ctx.expect(not os.path.exists(ctx.path('"')), "no folder named '\"' created")),
@@ -747,9 +762,11 @@ CONFIG_CASES = [
     config_case("cfg_colon_separator", "'epochs: 1' (colon) is fine: trains", T("epochs = 1", "epochs: 1"), 0),
     config_case("cfg_tab_indented", "a tab-indented key is fine: trains", T("batch = 8", "\tbatch = 8"), 0),
     config_case("cfg_line_too_long", "a 5000-character value: the line, its length and the limit",
-                T("pad = 2", "pad = 2\nname = " + "x" * 5000), 2, r"<cfg>:9: line is 5007 characters long; the limit is 4095"),
+                T("pad = 2", "pad = 2\nname = " + "x" * 5000), 2,
+                r"<cfg>:9: line is 5007 characters long; the limit is 4095"),
     config_case("cfg_path_component_too_long", "data path with a 260-character file name: the key and the OS reason",
-                T("path = {data}", "path = /tmp/" + "d" * 260 + ".h5"), 2, r"<cfg>:7: data\.path: cannot read '/tmp/d{260}\.h5': File name too long"),
+                T("path = {data}", "path = /tmp/" + "d" * 260 + ".h5"), 2,
+                r"<cfg>:7: data\.path: cannot read '/tmp/d{260}\.h5': File name too long"),
     config_case("cfg_long_path_in_message", "a 400-character data path that does not exist: the message shows all of it",
                 T("path = {data}", "path = /tmp/" + "/".join(["deep_project_folder"] * 20) + "/data.h5"), 2,
                 r"<cfg>:7: data\.path: cannot read '/tmp/(deep_project_folder/){20}data\.h5': No such file or directory",
@@ -757,7 +774,8 @@ CONFIG_CASES = [
     config_case("cfg_nul_byte", "a NUL byte in a line (binary garbage): the line, binary data found",
                 T("batch = 8", "batch = 8\x00"), 2, r"<cfg>:14: line contains a NUL byte"),
     config_case("cfg_escape_sequence", "a pasted terminal colour code in a value: the line and the character",
-                T("arch = resnet20", "arch = resnet20\x1b[0m"), 2, r"<cfg>:11: line contains control character 0x1b at column 16"),
+                T("arch = resnet20", "arch = resnet20\x1b[0m"), 2,
+                r"<cfg>:11: line contains control character 0x1b at column 16"),
     config_case("cfg_indented_continuation", "a list continued on an indented line (configparser habit): both lines named",
                 T("batch = 8", "batch = 8\nmilestones = 1,\n    2"), 2,
                 r"<cfg>:15: train\.milestones = '1,' .*\n.*\n<cfg>:16: cannot parse '2'"),
@@ -770,30 +788,38 @@ CONFIG_CASES = [
     config_case("cfg_empty_value", "'batch =' with nothing after it: empty value", T("batch = 8", "batch ="), 2,
                 r"<cfg>:14: train\.batch has an empty value"),
     config_case("cfg_missing_data_path", "forgot data.path: the required key and where to add it",
-                T("path = {data}\n", ""), 2, r"<cfg>:6: missing required key 'path' in section \[data\]\n  hint: add 'path = \.\.\.' under \[data\]"),
+                T("path = {data}\n", ""), 2,
+                r"<cfg>:6: missing required key 'path' in section \[data\]\n  hint: add 'path = \.\.\.' under \[data\]"),
     config_case("cfg_data_file_missing", "data.path names a file that is not there: the key, the path, the OS reason",
-                T("path = {data}", "path = {run}-nope.h5"), 2, r"<cfg>:7: data\.path: cannot read '<run>-nope\.h5': No such file or directory"),
+                T("path = {data}", "path = {run}-nope.h5"), 2,
+                r"<cfg>:7: data\.path: cannot read '<run>-nope\.h5': No such file or directory"),
     config_case("cfg_several_problems", "three mistakes at once: all three reported in one go",
                 T("batch = 8", "batch = x").replace("epochs = 1", "epochs = y").replace("arch = resnet20", "arch = z"), 2,
                 r"3 problems in the configuration:\n<cfg>:11: .*\n.*\n<cfg>:13: .*\n.*\n<cfg>:14: "),
-    config_case("cfg_milestones_decrease", "milestones = 8,4: must increase", T("batch = 8", "batch = 8\nmilestones = 8,4"), 2,
+    config_case("cfg_milestones_decrease", "milestones = 8,4: must increase", T("batch = 8",
+                                                                                "batch = 8\nmilestones = 8,4"), 2,
                 r"<cfg>:15: train\.milestones must increase"),
     config_case("cfg_subset_both", "subset_per_class and subset_fraction together: both named",
                 T("subset_per_class = 4", "subset_per_class = 4\nsubset_fraction = 0.5"), 2,
                 r"data\.subset_per_class and data\.subset_fraction"),
-    config_case("cfg_name_escapes_folder", "run.name = ../x (would write outside run.dir): refused", T("seed = 3", "seed = 3\nname = ../x"), 2,
+    config_case("cfg_name_escapes_folder", "run.name = ../x (would write outside run.dir): refused", T("seed = 3",
+                                                                                                       "seed = 3\nname "
+                                                                                                       "= ../x"), 2,
                 r"<cfg>:5: run\.name must be"),
     config_case("cfg_wrn_depth", "wrn_depth = 27: depth rule 6n+4 explained",
-                T("arch = resnet20", "arch = wrn\nwrn_depth = 27"), 2, r"<cfg>:12: model\.wrn_depth = 27: WRN depth must be 6n\+4"),
+                T("arch = resnet20", "arch = wrn\nwrn_depth = 27"), 2,
+                r"<cfg>:12: model\.wrn_depth = 27: WRN depth must be 6n\+4"),
     config_case("cfg_moved_key", "an old config with [feed] teachers: says where the key moved",
-                TINY + "[feed]\nteachers = x.h5\n", 2, r"<cfg>:18: unknown key 'teachers' in section \[feed\]\n  hint: it moved: use \[distill\] teachers"),
+                TINY + "[feed]\nteachers = x.h5\n", 2,
+                r"<cfg>:18: unknown key 'teachers' in section \[feed\]\n  hint: it moved: use \[distill\] teachers"),
     config_case("cfg_pfeed_no_teachers", "mode = pfeed without teachers: which key is needed",
                 T("mode = scratch", "mode = pfeed"), 2, r"<cfg>:2: run\.mode = pfeed needs distill\.teachers"),
     config_case("cfg_teacher_missing", "a teacher checkpoint that does not exist: the key and the path",
                 T("mode = scratch", "mode = pfeed") + "[distill]\nteachers = {run}-gone.h5\n", 2,
                 r"<cfg>:18: distill\.teachers: cannot read '<run>-gone\.h5': No such file or directory"),
     config_case("cfg_teacher_listed_twice", "the same teacher listed twice (once via ./): both named as the same file",
-                lambda ctx: T("mode = scratch", "mode = pfeed") + f"[distill]\nteachers = {G.ckpt}, {os.path.dirname(G.ckpt)}/./{CKPT_NAME}\n",
+                lambda ctx: T("mode = scratch",
+                              "mode = pfeed") + f"[distill]\nteachers = {G.ckpt}, {os.path.dirname(G.ckpt)}/./{CKPT_NAME}\n",
                 2, r"distill\.teachers lists teacher 1 \(.*\) again as teacher 2 .*the same file"),
     config_case("cfg_pfeed_one_rank", "a pfeed config started without mpirun: how many ranks, the mpirun line",
                 lambda ctx: T("mode = scratch", "mode = pfeed") + f"[distill]\nteachers = {G.ckpt}\n", 2,
@@ -861,9 +887,11 @@ DATASET_CASES = [
                  h5(lambda f: replace(f, "train/images", f["train/images"][()].astype(np.float32) / 255)), 2,
                  r"'<bad>': /train/images must be uint8" + LAYOUT),
     dataset_case("ds_images_int8", "images saved as signed int8: must be uint8",
-                 h5(lambda f: replace(f, "train/images", f["train/images"][()].astype(np.int8))), 2, r"'<bad>': /train/images must be uint8"),
+                 h5(lambda f: replace(f, "train/images", f["train/images"][()].astype(np.int8))), 2,
+                 r"'<bad>': /train/images must be uint8"),
     dataset_case("ds_images_uint16", "16-bit scans as uint16: must be uint8",
-                 h5(lambda f: replace(f, "test/images", f["test/images"][()].astype(np.uint16) * 257)), 2, r"'<bad>': /test/images must be uint8"),
+                 h5(lambda f: replace(f, "test/images", f["test/images"][()].astype(np.uint16) * 257)), 2,
+                 r"'<bad>': /test/images must be uint8"),
     dataset_case("ds_images_nchw", "images in PyTorch's N x C x H x W order: the shape and the expected layout",
                  h5(lambda f: replace(f, "train/images", f["train/images"][()].transpose(0, 3, 1, 2))), 2,
                  r"'<bad>': /train/images has shape 600x1x28x28 \(N, H, W >= 1, 1 <= C <= 4\)"),
@@ -882,15 +910,19 @@ DATASET_CASES = [
     dataset_case("ds_test_label_10", "a test label equal to num_classes (1-based labels): element named",
                  set_label("test", 3, 10), 2, r"'<bad>': /test/labels\[3\] = 10 is outside \[0, num_classes = 10\)"),
     dataset_case("ds_fewer_labels", "one label short: counts of labels and images",
-                 h5(lambda f: replace(f, "train/labels", f["train/labels"][()][:-1])), 2, r"'<bad>': /train/labels has 599 labels for 600 images"),
+                 h5(lambda f: replace(f, "train/labels", f["train/labels"][()][:-1])), 2,
+                 r"'<bad>': /train/labels has 599 labels for 600 images"),
     dataset_case("ds_test_other_size", "test images 32x32, training 28x28: both sizes named",
                  h5(lambda f: replace(f, "test/images", np.zeros((200, 32, 32, 1), np.uint8))), 2,
                  r"'<bad>': /test/images images are 32x32x1, training images 28x28x1"),
-    dataset_case("ds_no_test_split", "a file without /test: the missing group", del_object("test"), 2, r"'<bad>': missing group /test"),
+    dataset_case("ds_no_test_split", "a file without /test: the missing group", del_object("test"), 2,
+                 r"'<bad>': missing group /test"),
     dataset_case("ds_no_train_labels", "a file without /train/labels: the missing dataset", del_object("train/labels"), 2,
                  r"'<bad>': missing dataset /train/labels"),
-    dataset_case("ds_num_classes_zero", "num_classes = 0: says so", set_attr("num_classes", np.int32(0)), 2, r"'<bad>': num_classes is 0"),
-    dataset_case("ds_num_classes_negative", "num_classes = -3: says so", set_attr("num_classes", np.int32(-3)), 2, r"'<bad>': num_classes is -3"),
+    dataset_case("ds_num_classes_zero", "num_classes = 0: says so", set_attr("num_classes", np.int32(0)), 2,
+                 r"'<bad>': num_classes is 0"),
+    dataset_case("ds_num_classes_negative", "num_classes = -3: says so", set_attr("num_classes", np.int32(-3)), 2,
+                 r"'<bad>': num_classes is -3"),
     dataset_case("ds_num_classes_huge", "num_classes = 2^31-1 (a corrupt count): refused before it sizes anything",
                  set_attr("num_classes", np.int32(2**31 - 1)), 2, r"'<bad>': 10 class_names for num_classes = 2147483647"),
     dataset_case("ds_num_classes_mismatch", "num_classes = 5 with 10 class names: both counts",
@@ -898,19 +930,24 @@ DATASET_CASES = [
     dataset_case("ds_no_class_names", "class_names attribute missing: which attribute", del_attr("class_names"), 2,
                  r"'<bad>': missing root attribute 'class_names'"),
     dataset_case("ds_std_zero", "std = 0 (a constant image set): mean, std and the rule",
-                 set_attr("std", np.array([0], np.float32)), 2, r"'<bad>': channel 0 has mean [0-9.e-]+, std 0 \(both finite, std > 0\)"),
+                 set_attr("std", np.array([0], np.float32)), 2,
+                 r"'<bad>': channel 0 has mean [0-9.e-]+, std 0 \(both finite, std > 0\)"),
     dataset_case("ds_std_negative", "std negative: the rule", set_attr("std", np.array([-0.35], np.float32)), 2,
                  r"'<bad>': channel 0 has mean .*, std -0\.35 \(both finite, std > 0\)"),
     dataset_case("ds_mean_nan", "mean = NaN: the channel and the rule", set_attr("mean", np.array([np.nan], np.float32)), 2,
                  r"'<bad>': channel 0 has mean nan"),
     dataset_case("ds_mean_rgb", "three means (an RGB recipe) for one channel: the counts",
-                 set_attr("mean", np.array([0.49, 0.48, 0.45], np.float32)), 2, r"'<bad>': attribute 'mean' has 3 values, expected 1"),
+                 set_attr("mean", np.array([0.49, 0.48, 0.45], np.float32)), 2,
+                 r"'<bad>': attribute 'mean' has 3 values, expected 1"),
     dataset_case("ds_mean_string", "mean written as a string: not a number", set_attr("mean", "0.286"), 2,
                  r"'<bad>': attribute 'mean' is not a number"),
-    dataset_case("ds_no_std", "std attribute missing: which attribute", del_attr("std"), 2, r"'<bad>': missing root attribute 'std'"),
+    dataset_case("ds_no_std", "std attribute missing: which attribute", del_attr("std"), 2,
+                 r"'<bad>': missing root attribute 'std'"),
     dataset_case("ds_future_version", "format_version 7 (written by a newer converter): supported versions",
-                 set_attr("format_version", np.int32(7)), 2, r"'<bad>': format_version 7 is not supported \(this build reads 1\.\.1\)"),
-    dataset_case("ds_no_name", "name attribute missing: which attribute", del_attr("name"), 2, r"'<bad>': missing root attribute 'name'"),
+                 set_attr("format_version", np.int32(7)), 2,
+                 r"'<bad>': format_version 7 is not supported \(this build reads 1\.\.1\)"),
+    dataset_case("ds_no_name", "name attribute missing: which attribute", del_attr("name"), 2,
+                 r"'<bad>': missing root attribute 'name'"),
     dataset_case("ds_name_number", "name stored as a number: not a string", set_attr("name", np.int32(3)), 2,
                  r"'<bad>': attribute 'name' is not a string"),
     dataset_case("ds_zero_images", "an empty training split (0 images): the shape", h5(lambda f: replace(
@@ -919,18 +956,22 @@ DATASET_CASES = [
                  h5(lambda f: replace(f, "train/images", np.zeros((600, 28, 28, 9), np.uint8))), 2,
                  r"'<bad>': /train/images has shape 600x28x28x9 \(N, H, W >= 1, 1 <= C <= 4\)"),
     dataset_case("ds_sources_mismatch", "source_files and source_sha256 of different lengths: both counts",
-                 set_attr("source_files", np.array(["a", "b"], dtype=h5py.string_dtype())), 2, r"'<bad>': 2 source_files but 4 source_sha256"),
+                 set_attr("source_files", np.array(["a", "b"], dtype=h5py.string_dtype())), 2,
+                 r"'<bad>': 2 source_files but 4 source_sha256"),
     dataset_case("ds_train_links_to_test", "/train/images a soft link to /test/images: label and image counts",
                  h5(swap_in_link), 2, r"'<bad>': /train/labels has 600 labels for 200 images"),
     dataset_case("ds_checkpoint_as_data", "a checkpoint given as data.path: what the file is and what was expected",
                  lambda p: shutil.copy(G.ckpt, p), 2, r"'<bad>': format is 'feed_mpi', expected 'feed_mpi_dataset'"),
     dataset_case("ds_text_file", "a text file named .h5 (a download error page): not an HDF5 file",
                  write_text("<html><body>404 Not Found</body></html>\n"), 2, r"'<bad>' is not an HDF5 file" + LAYOUT),
-    dataset_case("ds_empty_file", "an empty .h5 (a failed copy): not an HDF5 file", write_text(""), 2, r"'<bad>' is not an HDF5 file"),
+    dataset_case("ds_empty_file", "an empty .h5 (a failed copy): not an HDF5 file", write_text(""), 2,
+                 r"'<bad>' is not an HDF5 file"),
     dataset_case("ds_truncated_half", "half of the file (an interrupted copy): truncated, both sizes, copy again",
-                 truncate_to(0.5), 2, r"data set '<bad>' is truncated \(HDF5: truncated file: eof = \d+.*stored_eof = \d+\)\n"
+                 truncate_to(0.5), 2,
+                 r"data set '<bad>' is truncated \(HDF5: truncated file: eof = \d+.*stored_eof = \d+\)\n"
                  r"  hint: the file is incomplete \(an interrupted copy or conversion\?\)"),
-    dataset_case("ds_truncated_1k", "only the first kilobyte: truncated", truncate_to(1000), 2, r"data set '<bad>' is truncated"),
+    dataset_case("ds_truncated_1k", "only the first kilobyte: truncated", truncate_to(1000), 2,
+                 r"data set '<bad>' is truncated"),
     dataset_case("ds_signature_overwritten", "the HDF5 signature overwritten: not an HDF5 file",
                  raw(lambda d: b"XXXXXXXX" + d[8:]), 2, r"'<bad>' is not an HDF5 file"),
     dataset_case("ds_superblock_flip", "a flipped byte in the superblock: cannot open, HDF5's reason",
@@ -1005,6 +1046,11 @@ def convert_case(name, story, setup, code=2, message=None, keep=no_output):
     return Case(name, "dataset", story, setup, code, message, keep, needs=("convert",))
 
 
+def copy_over(src, dst):
+    """One IDX file copied over another (files of a mixed-up download)."""
+    return lambda folder: shutil.copy(os.path.join(folder, src), os.path.join(folder, dst))
+
+
 def put_label(i, v):
     def edit(d):
         d[8 + i] = v
@@ -1017,13 +1063,16 @@ CONVERT_CASES = [
                  idx_setup(), 0, r"wrote <out>", keep=converted_and_usable),
     convert_case("cv_truncated_gz", "a truncated train-images .gz (interrupted download): how much data, download again",
                  idx_setup(lambda s: truncate_to(0.5)(os.path.join(s, "train-images-idx3-ubyte.gz"))), 2,
-                 r"'<src>/train-images-idx3-ubyte\.gz': the data ends after \d+ of 470400 bytes.*\n  hint: the file is truncated or corrupt"),
+                 r"'<src>/train-images-idx3-ubyte\.gz': the data ends after \d+ of 470400 bytes.*\n  hint: the file is "
+                 r"truncated or corrupt"),
     convert_case("cv_labels_as_images", "the labels file copied over the images file: wrong magic, what was expected",
-                 idx_setup(lambda s: shutil.copy(os.path.join(s, "train-labels-idx1-ubyte.gz"), os.path.join(s, "train-images-idx3-ubyte.gz"))),
+                 idx_setup(copy_over("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz")),
                  2, r"'<src>/train-images-idx3-ubyte\.gz': wrong magic number 0x00000801, expected 0x00000803"),
     convert_case("cv_label_count_mismatch", "test labels in place of the training labels: both counts",
-                 idx_setup(lambda s: shutil.copy(os.path.join(s, "t10k-labels-idx1-ubyte.gz"), os.path.join(s, "train-labels-idx1-ubyte.gz"))),
-                 2, r"'<src>/train-images-idx3-ubyte\.gz' holds 600 images but '<src>/train-labels-idx1-ubyte\.gz' holds 200 labels"),
+                 idx_setup(copy_over("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz")),
+                 2,
+                 r"'<src>/train-images-idx3-ubyte\.gz' holds 600 images but '<src>/train-labels-idx1-ubyte\.gz' holds "
+                 r"200 labels"),
     convert_case("cv_missing_file", "t10k labels missing from the folder: both names tried",
                  idx_setup(lambda s: os.remove(os.path.join(s, "t10k-labels-idx1-ubyte.gz"))), 2,
                  r"missing file: neither '<src>/t10k-labels-idx1-ubyte\.gz' nor '<src>/t10k-labels-idx1-ubyte' exists"),
@@ -1041,7 +1090,8 @@ CONVERT_CASES = [
                      os.path.join(s, "train-images-idx3-ubyte.gz"))), 2,
                  r"'<src>/train-images-idx3-ubyte\.gz': .*\n  hint: the file is truncated or corrupt"),
     convert_case("cv_test_other_size", "test images 32x32 next to 28x28 training images: both sizes",
-                 idx_setup(idx_file("t10k-images-idx3-ubyte.gz", lambda d: d[:8] + struct.pack(">II", 32, 32) + bytes(200 * 1024))), 2,
+                 idx_setup(idx_file("t10k-images-idx3-ubyte.gz", lambda d: d[:8] + struct.pack(">II", 32,
+                                                                                               32) + bytes(200 * 1024))), 2,
                  r"'<src>/t10k-images-idx3-ubyte\.gz' holds 32x32 images, the training set 28x28"),
     convert_case("cv_output_exists", "OUT.h5 already exists, no --force: refused, the old file untouched",
                  idx_setup(out_exists=True), 2, r"'<out>' already exists\n  hint: pass --force", keep=None),
@@ -1090,7 +1140,8 @@ DAMAGED = r"\n  hint: the file changed after it was written .*use an older check
 CHECKPOINT_CASES = [
     ckpt_case("ck_bit_flip", "one bit flipped in a stored weight (bad disk/copy): corrupt, tensor and both CRCs",
               flip_tensor_byte("model/conv1/weight"), 2,
-              r"checkpoint '<bad>' is corrupt: tensor 'model/conv1/weight' \(\[16, 1, 3, 3\] float32\) has CRC32 0x[0-9a-f]{8} "
+              r"checkpoint '<bad>' is corrupt: tensor 'model/conv1/weight' \(\[16, 1, 3, 3\] float32\) has CRC32 "
+              r"0x[0-9a-f]{8} "
               r"but 0x[0-9a-f]{8} was stored when it was written" + DAMAGED),
     ckpt_case("ck_crc_edited", "a weight edited in h5py without updating its crc32: corrupt, tensor named",
               set_attr("crc32", np.uint32(123), "model/layer3/2/bn2/weight"), 2,
@@ -1099,7 +1150,8 @@ CHECKPOINT_CASES = [
               del_attr("crc32", "model/fc/bias"), 2,
               r"checkpoint '<bad>': tensor 'model/fc/bias' has no 'crc32' attribute\n  hint: .*zlib\.crc32"),
     ckpt_case("ck_crc_string", "crc32 stored as a string by a converter: not an integer crc32",
-              set_attr("crc32", "0x1234", "model/fc/bias"), 2, r"checkpoint '<bad>': tensor 'model/fc/bias' has no integer 'crc32' attribute"),
+              set_attr("crc32", "0x1234", "model/fc/bias"), 2,
+              r"checkpoint '<bad>': tensor 'model/fc/bias' has no integer 'crc32' attribute"),
     ckpt_case("ck_crc_int32_ok", "a converter that stored the crc32 as (negative) int32: accepted, loads",
               h5(lambda f: [f[k].attrs.__setitem__("crc32", np.int32(np.uint32(f[k].attrs["crc32"]).astype(np.int32)))
                             for k in ("model/conv1/weight", "model/fc/weight")]), 0, r"bad\.h5 +resnet20-b"),
@@ -1110,8 +1162,10 @@ CHECKPOINT_CASES = [
     ckpt_case("ck_empty_file", "an empty checkpoint file: not HDF5, 0 bytes", write_text(""), 2,
               r"checkpoint '<bad>' is not an HDF5 file \(0 bytes, no HDF5 signature\)"),
     ckpt_case("ck_text_file", "a text file named .h5 (an scp error message): not HDF5",
-              write_text("scp: /runs/teacher_0.h5: No such file or directory\n"), 2, r"checkpoint '<bad>' is not an HDF5 file \(\d+ bytes"),
-    ckpt_case("ck_folder", "a folder named .h5: not a regular file", as_folder, 2, r"checkpoint '<bad>' is not a regular file"),
+              write_text("scp: /runs/teacher_0.h5: No such file or directory\n"), 2,
+              r"checkpoint '<bad>' is not an HDF5 file \(\d+ bytes"),
+    ckpt_case("ck_folder", "a folder named .h5: not a regular file", as_folder, 2,
+              r"checkpoint '<bad>' is not a regular file"),
     ckpt_case("ck_symlink_loop", "a symlink that points to itself: the OS reason", as_symlink_loop, 2,
               r"cannot open checkpoint '<bad>': Too many levels of symbolic links"),
     ckpt_case("ck_dangling_symlink", "a symlink to a deleted checkpoint: no such file", as_dangling_symlink, 2,
@@ -1125,15 +1179,18 @@ CHECKPOINT_CASES = [
     ckpt_case("ck_version_2", "format_version 2 (a newer feed_mpi): which versions, use a newer feed_mpi",
               set_attr("format_version", np.int64(2)), 2,
               r"checkpoint '<bad>' has format_version 2; this feed_mpi reads version 1\n  hint: use a newer feed_mpi"),
-    ckpt_case("ck_version_0", "format_version 0: convert with the feed_mpi that wrote it", set_attr("format_version", np.int64(0)), 2,
+    ckpt_case("ck_version_0", "format_version 0: convert with the feed_mpi that wrote it", set_attr("format_version",
+                                                                                                    np.int64(0)), 2,
               r"checkpoint '<bad>' has format_version 0.*\n  hint: convert it with the feed_mpi that wrote it"),
     ckpt_case("ck_format_pytorch", "format = 'pytorch': an HDF5 file but not a feed_mpi checkpoint",
-              set_attr("format", "pytorch"), 2, r"'<bad>' is an HDF5 file but not a feed_mpi checkpoint: root attribute 'format' is 'pytorch'"),
+              set_attr("format", "pytorch"), 2,
+              r"'<bad>' is an HDF5 file but not a feed_mpi checkpoint: root attribute 'format' is 'pytorch'"),
     ckpt_case("ck_format_missing", "the format attribute deleted: format is missing", del_attr("format"), 2,
               r"'<bad>' is an HDF5 file but not a feed_mpi checkpoint: root attribute 'format' is missing"),
     ckpt_case("ck_format_number", "format stored as a number: not a string", set_attr("format", np.int64(1)), 2,
               r"root attribute 'format' is not a string"),
-    ckpt_case("ck_state_dict_export", "a user's own h5py export of the state_dict (no attributes): not a feed_mpi checkpoint",
+    ckpt_case("ck_state_dict_export",
+              "a user's own h5py export of the state_dict (no attributes): not a feed_mpi checkpoint",
               torch_export, 2, r"'<bad>' is an HDF5 file but not a feed_mpi checkpoint: root attribute 'format' is missing"),
     ckpt_case("ck_data_set_as_checkpoint", "the data set file given as a checkpoint: what it is",
               lambda p: shutil.copy(G.data, p), 2, r"root attribute 'format' is 'feed_mpi_dataset' \(expected 'feed_mpi'\)"),
@@ -1145,7 +1202,8 @@ CHECKPOINT_CASES = [
               r"checkpoint '<bad>' lacks the integer root attribute 'seed'"),
     ckpt_case("ck_weight_float64", "a weight saved as float64 (CRC right): both dtypes",
               h5(lambda f: replace(f, "model/conv1/weight", f["model/conv1/weight"][()].astype(np.float64), True)), 2,
-              r"checkpoint '<bad>': tensor 'model/conv1/weight' is \[16, 1, 3, 3\] float64 but \[16, 1, 3, 3\] float32 is expected"),
+              r"checkpoint '<bad>': tensor 'model/conv1/weight' is \[16, 1, 3, 3\] float64 but \[16, 1, 3, 3\] float32 "
+              r"is expected"),
     ckpt_case("ck_weight_float16", "a weight saved as float16: a type feed_mpi does not read, tensor named",
               h5(lambda f: replace(f, "model/conv1/weight", f["model/conv1/weight"][()].astype(np.float16), True)), 2,
               r"checkpoint '<bad>': dataset 'model/conv1/weight' has a type or shape feed_mpi does not read"),
@@ -1160,13 +1218,15 @@ CHECKPOINT_CASES = [
     ckpt_case("ck_nan_weight", "a NaN weight with a matching CRC (saved by a diverged tool): tensor and element",
               set_tensor("model/layer2/1/conv1/weight", np.nan, 5), 2,
               r"checkpoint '<bad>': tensor 'model/layer2/1/conv1/weight' holds nan at element 5"),
-    ckpt_case("ck_inf_running_var", "an Inf BN running_var: tensor and element", set_tensor("model/bn1/running_var", np.inf, 0), 2,
+    ckpt_case("ck_inf_running_var", "an Inf BN running_var: tensor and element", set_tensor("model/bn1/running_var",
+                                                                                            np.inf, 0), 2,
               r"checkpoint '<bad>': tensor 'model/bn1/running_var' holds inf at element 0"),
     ckpt_case("ck_string_dataset", "a string dataset (notes) inside /model: a type feed_mpi does not read",
               add_dataset("model/notes", np.array([b"trained on my laptop"]), with_crc=False), 2,
               r"dataset 'model/notes' has a type or shape feed_mpi does not read"),
     ckpt_case("ck_complex_dataset", "a complex64 dataset: a type feed_mpi does not read",
-              add_dataset("model/spectrum", np.zeros(3, np.complex64), with_crc=False), 2, r"dataset 'model/spectrum' has a type or shape"),
+              add_dataset("model/spectrum", np.zeros(3, np.complex64), with_crc=False), 2,
+              r"dataset 'model/spectrum' has a type or shape"),
     ckpt_case("ck_rank9_dataset", "a 9-dimensional tensor: a shape feed_mpi does not read",
               add_dataset("extra/t9", np.zeros((1,) * 9, np.float32)), 2, r"dataset 'extra/t9' has a type or shape"),
     ckpt_case("ck_extra_group", "an extra group with its own CRC'd tensor (a tool's notes): accepted, loads",
@@ -1174,7 +1234,8 @@ CHECKPOINT_CASES = [
     ckpt_case("ck_rebuilt_by_h5py", "rewritten tensor by tensor with h5py as docs/checkpoint.md says: accepted, loads",
               rebuilt_with_h5py, 0, r"bad\.h5 +resnet20-b"),
     ckpt_case("ck_num_classes_100", "num_classes 100 against a 10-class data set: both counts",
-              set_attr("num_classes", np.int64(100)), 2, r"checkpoint '<bad>' has num_classes 100 but the config asks for 10"),
+              set_attr("num_classes", np.int64(100)), 2,
+              r"checkpoint '<bad>' has num_classes 100 but the config asks for 10"),
     ckpt_case("ck_in_channels_3", "in_channels 3 (an RGB model) on grey images: both counts",
               set_attr("in_channels", np.int64(3)), 2, r"checkpoint '<bad>' has in_channels 3 but the config asks for 1"),
     ckpt_case("ck_input_32", "a model of 32x32 images on 28x28 data: both sizes and the data set",
@@ -1208,7 +1269,8 @@ RESUME_CASES = [
                 as_missing, ["checkpoint.resume={dir}/teacher{rank}.h5"], 2, r"cannot open checkpoint '<dir>/teacher0\.h5'"),
     resume_case("rs_other_seed", "resumed with another run.seed: both seeds", lambda p: None, ["run.seed=4"], 2,
                 r"checkpoint <bad> was trained with seed 3, this rank uses 4\n  hint: resume with the run\.seed"),
-    resume_case("rs_other_arch", "resumed with model.arch = resnet32: both architectures", lambda p: None, ["model.arch=resnet32"], 2,
+    resume_case("rs_other_arch", "resumed with model.arch = resnet32: both architectures", lambda p: None,
+                ["model.arch=resnet32"], 2,
                 r"checkpoint '<bad>' has arch resnet20-b but the config asks for resnet32-b"),
     resume_case("rs_no_trainer_state", "a checkpoint without /train/step_in_epoch (an eval-only export): the tensor",
                 del_object("train/step_in_epoch"), (), 2, r"checkpoint '<bad>' has no tensor 'train/step_in_epoch'"),
@@ -1221,8 +1283,10 @@ RESUME_CASES = [
                 h5(lambda f: replace(f, "train/epoch", np.float64(f["train/epoch"][()]), True)), (), 2,
                 r"checkpoint '<bad>': tensor 'train/epoch' is \[\] float64 but \[\] int64 is expected"),
     resume_case("rs_rgb_checkpoint", "resumed from an RGB model's checkpoint: in_channels both ways",
-                set_attr("in_channels", np.int64(3)), (), 2, r"checkpoint '<bad>' has in_channels 3 but the config asks for 1"),
-    resume_case("rs_step_beyond_epoch", "a mid-epoch checkpoint resumed with a larger train.batch: exit 2, the step and the batch",
+                set_attr("in_channels", np.int64(3)), (), 2,
+                r"checkpoint '<bad>' has in_channels 3 but the config asks for 1"),
+    resume_case("rs_step_beyond_epoch",
+                "a mid-epoch checkpoint resumed with a larger train.batch: exit 2, the step and the batch",
                 set_tensor("train/step_in_epoch", 4), ["train.batch=16"], 2,
                 r"checkpoint <bad> stopped at step 4 of an epoch, but an epoch now has 2 steps",
                 known_bad="exit 1 (FEED_CHECK in src/train/trainer.c) for what is a user input mismatch"),
@@ -1231,7 +1295,8 @@ RESUME_CASES = [
                 known_bad="accepted, then exit 1 'batch (epoch 1, step -2) out of range' from src/data/sample_order.c"),
     resume_case("rs_epoch_negative", "train/epoch = -5 (CRC right): exit 2 naming the file and tensor",
                 set_tensor("train/epoch", -5), (), 2, r"<bad>.*train/epoch",
-                known_bad="accepted ('resumed from ... (epoch -5') then exit 1 'lr asked for epoch -5 ... internal: negative epoch'"),
+                known_bad="accepted ('resumed from ... (epoch -5') then exit 1 'lr asked for epoch -5 ... internal: "
+                          "negative epoch'"),
     resume_case("rs_epoch_huge", "train/epoch = 10^12 (CRC right): exit 2 naming the file and tensor",
                 set_tensor("train/epoch", 10**12), (), 2, r"<bad>.*train/epoch",
                 known_bad="accepted, then exit 1 'lr asked for epoch -727379968' (cut to int)"),
@@ -1292,26 +1357,32 @@ RUN_DIR_CASES = [
                  keep=resumed_and_finished(E1)),
     run_dir_case("rd_newest_truncated_falls_back", "the newest checkpoint truncated (disk full while copying): skipped, "
                  "resumed from the one before", in_run(E2, truncate_to(0.5)), (), 0,
-                 r"skipped damaged checkpoint '<run>/" + E2 + r"': .*cannot be opened by HDF5", keep=resumed_and_finished(E1)),
-    run_dir_case("rd_newest_corrupt_refused", "on_corrupt = refuse and a damaged newest checkpoint: exit 2, folder untouched",
+                 r"skipped damaged checkpoint '<run>/" + E2 + r"': .*cannot be opened by HDF5",
+                 keep=resumed_and_finished(E1)),
+    run_dir_case("rd_newest_corrupt_refused",
+                 "on_corrupt = refuse and a damaged newest checkpoint: exit 2, folder untouched",
                  in_run(E2, flip_tensor_byte("model/conv1/weight")), ["checkpoint.on_corrupt=refuse"], 2,
                  r"the newest checkpoint of teacher0 in <run> is damaged \(see above\)"),
     run_dir_case("rd_all_damaged", "every checkpoint damaged: exit 2, no silent start from epoch 1, folder untouched",
                  lambda ctx: [truncate_to(0.3)(os.path.join(ctx.run_dir, n)) for n in (E1, E2)], (), 2,
                  r"every checkpoint of teacher0 in <run> is damaged \(see above\): nothing to resume from"),
-    run_dir_case("rd_resume_none_over_old_run", "checkpoint.resume = none in a folder with an earlier run: exit 2, untouched",
+    run_dir_case("rd_resume_none_over_old_run",
+                 "checkpoint.resume = none in a folder with an earlier run: exit 2, untouched",
                  lambda ctx: None, ["checkpoint.resume=none"], 2,
                  r"checkpoint\.resume = none starts a new run, but <run> already holds 2 checkpoint\(s\) of an earlier run"),
     run_dir_case("rd_other_seed", "same folder, another run.seed: both seeds named, folder untouched",
-                 lambda ctx: None, ["run.seed=5"], 2, r"checkpoint <run>/" + E2 + r" was trained with seed 3, this rank uses 5"),
+                 lambda ctx: None, ["run.seed=5"], 2,
+                 r"checkpoint <run>/" + E2 + r" was trained with seed 3, this rank uses 5"),
     run_dir_case("rd_other_arch", "same folder, model.arch = resnet32: both architectures, folder untouched",
-                 lambda ctx: None, ["model.arch=resnet32"], 2, r"checkpoint '<run>/" + E2 + r"' has arch resnet20-b but the config asks for resnet32-b"),
+                 lambda ctx: None, ["model.arch=resnet32"], 2,
+                 r"checkpoint '<run>/" + E2 + r"' has arch resnet20-b but the config asks for resnet32-b"),
     run_dir_case("rd_folder_named_like_newest", "a folder named like a newer checkpoint: skipped (not a regular file), "
                  "resumed from the real newest, the folder left alone",
                  lambda ctx: os.makedirs(os.path.join(ctx.run_dir, "teacher0_e0009_s00000045.h5")), (), 0,
                  r"skipped damaged checkpoint '<run>/teacher0_e0009_s00000045\.h5': .*is not a regular file",
                  keep=lambda ctx, r: (ctx.expect(os.path.isdir(os.path.join(ctx.run_dir, "teacher0_e0009_s00000045.h5")),
-                                                 "the folder is still there"), loads(ctx, os.path.join(ctx.run_dir, "teacher_0.h5")))),
+                                                 "the folder is still there"), loads(ctx, os.path.join(ctx.run_dir,
+                                                                                                       "teacher_0.h5")))),
     run_dir_case("rd_text_named_like_newest", "a text file named like the newest checkpoint: skipped as not HDF5, resumed "
                  "from the real newest, the text kept", put_text("teacher0_e0009_s00000045.h5", "not a checkpoint\n"), (), 0,
                  r"skipped damaged checkpoint '<run>/teacher0_e0009_s00000045\.h5': checkpoint .* is not an HDF5 file",
@@ -1322,7 +1393,8 @@ RUN_DIR_CASES = [
     run_dir_case("rd_best_damaged", "a damaged _best.h5 does not stop a resume (it is never read for it)",
                  in_run("teacher0_best.h5", flip_tensor_byte("model/conv1/weight")), (), 0, r"resumed from <run>/" + E2,
                  keep=newest_kept_and_loads("teacher_0.h5")),
-    run_dir_case("rd_other_prefix_untouched", "another rank's checkpoint and a notes file in the folder: left byte-identical",
+    run_dir_case("rd_other_prefix_untouched",
+                 "another rank's checkpoint and a notes file in the folder: left byte-identical",
                  other_files, (), 0, r"resumed from <run>/" + E2, keep=newest_kept_and_loads("teacher_0.h5")),
     run_dir_case("rd_metrics_last_line_cut", "the metrics file's last line cut mid-record: the resumed run's lines are "
                  "complete JSON lines", cut_metrics_line, (), 0, r"resumed from <run>/" + E2, keep=metrics_lines_complete,
@@ -1362,8 +1434,10 @@ def teacher_case(name, story, damage, ranks=0, check=False, code=2, message=None
 
 
 TEACHER_CASES = [
-    teacher_case("tc_corrupt_local", "pfeed with a corrupt teacher in the student's process: the teacher file, before training",
-                 flip_tensor_byte("model/conv1/weight"), 0, False, 2, r"checkpoint '<bad>' is corrupt: tensor 'model/conv1/weight'"),
+    teacher_case("tc_corrupt_local",
+                 "pfeed with a corrupt teacher in the student's process: the teacher file, before training",
+                 flip_tensor_byte("model/conv1/weight"), 0, False, 2,
+                 r"checkpoint '<bad>' is corrupt: tensor 'model/conv1/weight'"),
     teacher_case("tc_corrupt_mpi", "mpirun -np 2 pfeed with a corrupt teacher rank: exit 2, one message from rank 1",
                  flip_tensor_byte("model/conv1/weight"), 2, False, 2, r"rank 1: error: checkpoint '<bad>' is corrupt"),
     teacher_case("tc_corrupt_check", "--check of a pfeed config with a corrupt teacher: exit 2, not 'ready to run'",
@@ -1371,7 +1445,8 @@ TEACHER_CASES = [
     teacher_case("tc_other_image_size", "a teacher of 32x32 images for 28x28 data: sizes and the teacher file",
                  h5(lambda f: [f.attrs.__setitem__(k, np.int64(32)) for k in ("input_height", "input_width")]), 0, False, 2,
                  r"<bad> was trained on 32x32 images"),
-    teacher_case("tc_nan_weight_mpi", "mpirun -np 2 pfeed with a teacher holding a NaN weight (CRC right): tensor named once",
+    teacher_case("tc_nan_weight_mpi",
+                 "mpirun -np 2 pfeed with a teacher holding a NaN weight (CRC right): tensor named once",
                  set_tensor("model/layer3/0/conv2/weight", np.nan, 11), 2, False, 2,
                  r"checkpoint '<bad>': tensor 'model/layer3/0/conv2/weight' holds nan at element 11"),
     teacher_case("tc_truncated_mpi", "mpirun -np 2 pfeed with a truncated teacher: exit 2, the file named once",
@@ -1422,7 +1497,8 @@ def signal_case(name, story, sig, code, message=None, ranks=0, when="checkpoint"
                 if ctx.expect(found, f"a {pre} checkpoint exists after the signal"):
                     loads(ctx, found[-1])
             ctx.second = ctx.run(cmd)
-            ctx.expect(ctx.second.code == 0, f"the same command again exits 0 (got {ctx.second.code}: {tail(ctx.second.err, 3)})")
+            ctx.expect(ctx.second.code == 0,
+                       f"the same command again exits 0 (got {ctx.second.code}: {tail(ctx.second.err, 3)})")
             ctx.expect("resumed from" in ctx.second.out, "the second run resumes")
             if note_stale_lock:
                 ctx.expect("names an earlier run that did not end normally" in ctx.second.out,
@@ -1431,7 +1507,7 @@ def signal_case(name, story, sig, code, message=None, ranks=0, when="checkpoint"
         ctx.action = action
 
     def keep(ctx, r):
-        for k, pre in enumerate(prefixes):
+        for pre in prefixes:
             expect_epochs(ctx, os.path.join(ctx.run_dir, f"{pre}_metrics.jsonl"), [1, 2, 3, 4])
         if prefix == "teacher":
             expect_same_as_reference(ctx, os.path.join(ctx.run_dir, "teacher_0.h5"))
@@ -1469,7 +1545,7 @@ def closed_stdout(ctx):
         p.stdout.close()
         err = p.stderr.read()
         p.wait(timeout=ctx.case.timeout)
-        first = Result(p.returncode, "", err, time.time() - p.t0)
+        first = Result(p.returncode, "", err, time.time() - p.t0, cmd=tuple(p.args))
         ctx.results.append(first)
         ctx.second = ctx.run(cmd)
         ctx.expect(ctx.second.code == 0, f"the same command again exits 0 (got {ctx.second.code})")
@@ -1485,7 +1561,8 @@ def finished_like_reference(ctx, r):
 
 STOPPED = r"stop signal received: checkpoint written at epoch \d+ \+ \d+ steps \(step \d+\); run the same command to resume"
 SIGNAL_CASES = [
-    signal_case("sig_term", "SIGTERM (scancel, kill) mid-run: checkpoint and exit 0; the same command resumes bit-identically",
+    signal_case("sig_term",
+                "SIGTERM (scancel, kill) mid-run: checkpoint and exit 0; the same command resumes bit-identically",
                 signal.SIGTERM, 0, STOPPED),
     signal_case("sig_usr1", "SIGUSR1 (SLURM's warning before the time limit) mid-run: checkpoint, exit 0, exact resume",
                 signal.SIGUSR1, 0, STOPPED),
@@ -1496,7 +1573,8 @@ SIGNAL_CASES = [
                 when="startup"),
     signal_case("sig_int", "Ctrl-C (SIGINT) on a run without mpirun: it ends at once; the newest checkpoint loads and the "
                 "same command resumes bit-identically", signal.SIGINT, -signal.SIGINT),
-    signal_case("sig_hup", "the terminal closes (SIGHUP): the run ends; nothing lost, exact resume", signal.SIGHUP, -signal.SIGHUP),
+    signal_case("sig_hup", "the terminal closes (SIGHUP): the run ends; nothing lost, exact resume", signal.SIGHUP,
+                -signal.SIGHUP),
     signal_case("sig_kill", "SIGKILL (OOM killer): the next run notes the stale lock, resumes bit-identically",
                 signal.SIGKILL, -signal.SIGKILL, note_stale_lock=True),
     signal_case("sig_usr1_mpirun", "SIGUSR1 to mpirun of a 2-rank scratch job: every rank checkpoints, exit 0, exact resume",
@@ -1519,13 +1597,6 @@ SIGNAL_CASES = [
 
 def fs_case(name, story, setup, code, message=None, keep=None, known_bad="", needs=(), timeout=180):
     return Case(name, "filesystem", story, setup, code, message, keep, known_bad, timeout, needs)
-
-
-def cmd_in(run_dir, *extra):
-    def make(ctx):
-        ctx.tokens["run"] = run_dir(ctx) if callable(run_dir) else run_dir
-        return [G.feed, ctx.ini(run_dir=ctx.tokens["run"])] + fill(ctx, extra)
-    return make
 
 
 def run_dir_is_file(ctx):
@@ -1646,9 +1717,9 @@ def file_size_limit(kib, *extra, resume=False):
     return setup
 
 
-def holder_run(ctx):
-    """A 4-epoch run holding ctx.run_dir; returns (popen, its command)."""
-    cmd = [G.feed, ctx.ini()] + SIGNAL_RUN
+def holder_run(ctx, *extra):
+    """A 4-epoch run holding ctx.run_dir (its Popen)."""
+    cmd = [G.feed, ctx.ini()] + SIGNAL_RUN + list(extra)
     p = ctx.start(cmd)
     ctx.wait_for(lock_taken(ctx.run_dir), "the first run to take the run folder")
     return p
@@ -1675,7 +1746,7 @@ def concurrent(second_args, check_ready=False):
 
 def eval_while_training(ctx):
     def action(ctx):
-        p = holder_run(ctx)
+        p = holder_run(ctx, "checkpoint.keep_last=4")  # the file read stays while eval opens it
         ctx.wait_for(all_first_checkpoints(ctx.run_dir, ["teacher0"]), "the first checkpoint")
         r = ctx.run([G.feed, "eval", "--data", G.data, checkpoints(ctx.run_dir)[0]])
         first_run_unharmed(ctx, ctx.finish(p))
@@ -1685,7 +1756,8 @@ def eval_while_training(ctx):
 
 def stale_lock(ctx):
     shutil.copytree(G.run2, ctx.run_dir)
-    write_text("feed_mpi on host node17 pid 999999 started 2026-01-01T00:00:00Z\n")(os.path.join(ctx.run_dir, ".feed_mpi.lock"))
+    write_text("feed_mpi on host node17 pid 999999 started 2026-01-01T00:00:00Z\n")(os.path.join(ctx.run_dir,
+                                                                                                 ".feed_mpi.lock"))
     ctx.cmd = [G.feed, ctx.ini(), "train.epochs=3"]
 
 
@@ -1723,7 +1795,6 @@ def convert_on_full_disk(size_or_limit):
     return setup
 
 
-E1_PATH = lambda ctx: os.path.join(ctx.run_dir, E1)  # noqa: E731
 WRITE_FAILED = (r"cannot write checkpoint '<run>/{name}': write\('<run>/{name}\.tmp'\): {why}; "
                 r"removed '<run>/{name}\.tmp', '<run>/{name}' is unchanged\n.*\n  hint: is the disk full")
 FILESYSTEM_CASES = [
@@ -1731,26 +1802,34 @@ FILESYSTEM_CASES = [
             r"the run folder '<run>' is not a folder"),
     fs_case("fs_run_dir_parent_is_file", "run.dir below a file: cannot create it, the OS reason", parent_is_file, 2,
             r"cannot create the run folder '<dir>/afile/sub': Not a directory"),
-    fs_case("fs_run_dir_symlink_loop", "run.dir a symlink to itself: not a folder", run_dir_loop, 2, r"the run folder '<run>' is not a folder"),
+    fs_case("fs_run_dir_symlink_loop", "run.dir a symlink to itself: not a folder", run_dir_loop, 2,
+            r"the run folder '<run>' is not a folder"),
     fs_case("fs_run_dir_dev_null", "run.dir = /dev/null: not a folder (and /dev/null stays a device)",
-            lambda ctx: setattr(ctx, "cmd", [G.feed, ctx.ini(), "run.dir=/dev/null"]), 2, r"the run folder '/dev/null' is not a folder",
+            lambda ctx: setattr(ctx, "cmd", [G.feed, ctx.ini(), "run.dir=/dev/null"]), 2,
+            r"the run folder '/dev/null' is not a folder",
             keep=lambda ctx, r: ctx.expect(not os.path.isfile("/dev/null"), "/dev/null is still a device")),
     fs_case("fs_run_dir_symlink_ok", "run.dir a symlink to a real folder: trains into the real folder", run_dir_symlink, 0,
             keep=lambda ctx, r: ctx.expect(checkpoints(ctx.path("real")), "checkpoints in the folder the link points to")),
-    fs_case("fs_readonly_resume", "resuming in a run folder on a read-only mount: exit 2, the folder and its files untouched",
-            readonly_copy_of_run2, 2, r"cannot create the lock file '<run>/\.feed_mpi\.lock': Read-only file system", needs=("mount",)),
-    fs_case("fs_readonly_new_run_dir", "a new run.dir on a read-only mount: cannot create it, the OS reason", readonly_empty, 2,
+    fs_case("fs_readonly_resume",
+            "resuming in a run folder on a read-only mount: exit 2, the folder and its files untouched",
+            readonly_copy_of_run2, 2, r"cannot create the lock file '<run>/\.feed_mpi\.lock': Read-only file system",
+            needs=("mount",)),
+    fs_case("fs_readonly_new_run_dir", "a new run.dir on a read-only mount: cannot create it, the OS reason",
+            readonly_empty, 2,
             r"cannot create the run folder '<run>': Read-only file system", needs=("mount",)),
     fs_case("fs_readonly_data_ok", "the data set on a read-only mount is fine: trains", readonly_data, 0, needs=("mount",),
             keep=lambda ctx, r: ctx.expect(checkpoints(ctx.run_dir), "the run wrote its checkpoint")),
     fs_case("fs_run_dir_not_writable", "a run folder the user may not write (another user's): exit 2, the lock file and "
-            "the reason, files untouched", not_writable, 2, r"cannot create the lock file '<run>/\.feed_mpi\.lock': Permission denied",
+            "the reason, files untouched", not_writable, 2,
+            r"cannot create the lock file '<run>/\.feed_mpi\.lock': Permission denied",
             needs=("nobody",)),
-    fs_case("fs_data_unreadable", "a data set without read permission: the key, the path, permission denied", unreadable_data, 2,
+    fs_case("fs_data_unreadable", "a data set without read permission: the key, the path, permission denied",
+            unreadable_data, 2,
             r"data\.path: cannot read '<bad>': Permission denied", needs=("nobody",)),
     fs_case("fs_checkpoint_unreadable", "eval of a checkpoint without read permission: the file and permission denied",
             unreadable_ckpt, 2, r"checkpoint '<bad>' .*Permission denied", needs=("nobody",)),
-    fs_case("fs_disk_full", "the disk fills while the second checkpoint is written: exit 1 naming it and the reason, no .tmp, "
+    fs_case("fs_disk_full",
+            "the disk fills while the second checkpoint is written: exit 1 naming it and the reason, no .tmp, "
             "the first checkpoint still loads, metrics lines complete", disk_full_second_checkpoint, 1,
             WRITE_FAILED.format(name="teacher0_e0002_s00000010\\.h5", why="No space left on device"),
             keep=lambda ctx, r: (loads(ctx, os.path.join(ctx.tokens["run"], E1)),
@@ -1796,13 +1875,15 @@ FILESYSTEM_CASES = [
     fs_case("fs_metrics_is_folder", "a folder where the metrics file goes: exit 1 naming it, nothing half-written left",
             folder_in_the_way("teacher0_metrics.jsonl"), 1, r"<run>/teacher0_metrics\.jsonl",
             known_bad="teacher0_metrics.jsonl.tmp is left behind; the message is 'rename(tmp, path): Is a directory'"),
-    fs_case("fs_data_fifo", "data.path a named pipe: not a regular file", data_fifo, 2, r"data\.path: '<bad>' is not a regular file"),
+    fs_case("fs_data_fifo", "data.path a named pipe: not a regular file", data_fifo, 2,
+            r"data\.path: '<bad>' is not a regular file"),
     fs_case("fs_convert_disk_full", "feed_convert onto a full disk: exit 1 naming the output and the reason, no OUT.h5 "
             "and no .tmp left", convert_on_full_disk("tmpfs"), 1, r"<out>.*(No space left on device|disk full)",
             keep=no_output, needs=("mount", "convert"),
             known_bad="segmentation fault (exit -11) after 'HDF5 call H5Dclose(dset) failed', out.h5.tmp left behind "
                       "and a page of HDF5-DIAG output"),
-    fs_case("fs_convert_file_size_limit", "feed_convert under ulimit -f 100: exit 1 naming the output, no OUT.h5 and no .tmp",
+    fs_case("fs_convert_file_size_limit",
+            "feed_convert under ulimit -f 100: exit 1 naming the output, no OUT.h5 and no .tmp",
             convert_on_full_disk("ulimit"), 1, r"<out>.*File too large", keep=no_output, needs=("convert",),
             known_bad="segmentation fault (exit -11) after 'HDF5 call H5Dclose(dset) failed', out.h5.tmp left behind"),
 ]
@@ -1834,68 +1915,87 @@ CLI_CASES = [
     cli_case("cli_print_config_without_file", "--print-config alone: it needs a config file", ["FEED", "--print-config"], 2,
              r"--print-config needs a config file"),
     cli_case("cli_check_missing_file", "--check of a config that is not there: the path and the OS reason",
-             ["FEED", "--check", "{dir}/nope.ini"], 2, r"<dir>/nope\.ini: cannot read the config file: No such file or directory"),
+             ["FEED", "--check", "{dir}/nope.ini"], 2,
+             r"<dir>/nope\.ini: cannot read the config file: No such file or directory"),
     cli_case("cli_config_is_folder", "a folder given as the config: cannot read it", ["FEED", "{dir}"], 2,
              r"<dir>: cannot read the config file\n  hint: is it a folder"),
     cli_case("cli_override_first", "an override before the config file: taken as the file name, says it cannot be read",
-             ["FEED", "train.epochs=1", "{cfg}"], 2, r"train\.epochs=1: cannot read the config file: No such file or directory",
+             ["FEED", "train.epochs=1", "{cfg}"], 2,
+             r"train\.epochs=1: cannot read the config file: No such file or directory",
              keep=lambda ctx, r: expect_no_run_dir(ctx)),
     cli_case("cli_two_configs", "two config files (expecting them merged): the second is no override",
              ["FEED", "{cfg}", "{cfg}"], 2, r"command line: '<cfg>': not a section\.key=value override",
              keep=lambda ctx, r: expect_no_run_dir(ctx)),
-    cli_case("cli_check_bad_override", "--check with an out-of-range override: the override named", ["FEED", "--check", "{cfg}", "train.batch=0"],
+    cli_case("cli_check_bad_override", "--check with an out-of-range override: the override named", ["FEED", "--check",
+                                                                                                     "{cfg}",
+                                                                                                     "train.batch=0"],
              2, r"command line: 'train\.batch=0': train\.batch = 0 is out of range"),
-    cli_case("cli_help", "--help: exit 0, the modes and every key", ["FEED", "--help"], 0, r"MODES \(run\.mode\)(\n.*)*\nKEYS "),
-    cli_case("cli_version", "--version: exit 0 with the libraries", ["FEED", "--version"], 0, r"feed_mpi \d+\.\d+\.\d+ .*(\n.*)*\n  HDF5 "),
+    cli_case("cli_help", "--help: exit 0, the modes and every key", ["FEED", "--help"], 0,
+             r"MODES \(run\.mode\)(\n.*)*\nKEYS "),
+    cli_case("cli_version", "--version: exit 0 with the libraries", ["FEED", "--version"], 0,
+             r"feed_mpi \d+\.\d+\.\d+ .*(\n.*)*\n  HDF5 "),
     cli_case("cli_check_writes_nothing", "--check of a good config: ready to run, and no run folder created",
              ["FEED", "--check", "{cfg}"], 0, r"<cfg>: ready to run", keep=lambda ctx, r: expect_no_run_dir(ctx)),
     cli_case("cli_print_config", "--print-config with an override: the value marked as from the command line",
              ["FEED", "--print-config", "{cfg}", "train.epochs=7"], 0, r"\nepochs = 7  ; command line\n",
              keep=lambda ctx, r: expect_no_run_dir(ctx)),
     cli_case("cli_config_through_pipe", "the config given as <(cat x.ini) (a pipe): trains", [], 0,
-             prepare=config_through_pipe, keep=lambda ctx, r: ctx.expect(checkpoints(ctx.run_dir), "the run wrote its checkpoint")),
+             prepare=config_through_pipe, keep=lambda ctx, r: ctx.expect(checkpoints(ctx.run_dir),
+                                                                         "the run wrote its checkpoint")),
     cli_case("cli_eval_no_data", "eval without --data: says so, with the usage", ["FEED", "eval", "{ckpt}"], 2,
              r"feed_mpi: error: eval needs --data" + USAGE),
-    cli_case("cli_eval_data_no_value", "eval --data at the end of the line: --data needs a file", ["FEED", "eval", "--data"], 2,
+    cli_case("cli_eval_data_no_value", "eval --data at the end of the line: --data needs a file", ["FEED", "eval",
+                                                                                                   "--data"], 2,
              r"error: --data needs a file" + USAGE),
-    cli_case("cli_eval_no_checkpoint", "eval --data D without a checkpoint: needs at least one", ["FEED", "eval", "--data", "{data}"], 2,
+    cli_case("cli_eval_no_checkpoint", "eval --data D without a checkpoint: needs at least one", ["FEED", "eval",
+                                                                                                  "--data", "{data}"], 2,
              r"error: eval needs at least one checkpoint" + USAGE),
-    cli_case("cli_eval_batch_zero", "eval --batch 0: needs a positive number", ["FEED", "eval", "--data", "{data}", "--batch", "0", "{ckpt}"],
+    cli_case("cli_eval_batch_zero", "eval --batch 0: needs a positive number", ["FEED", "eval", "--data", "{data}",
+                                                                                "--batch", "0", "{ckpt}"],
              2, r"error: --batch needs a positive number"),
-    cli_case("cli_eval_batch_word", "eval --batch ten: needs a positive number", ["FEED", "eval", "--data", "{data}", "--batch", "ten",
+    cli_case("cli_eval_batch_word", "eval --batch ten: needs a positive number", ["FEED", "eval", "--data", "{data}",
+                                                                                  "--batch", "ten",
              "{ckpt}"], 2, r"error: --batch needs a positive number"),
     cli_case("cli_eval_batch_huge", "eval --batch 10^9: exit 1, the allocation that failed and 'reduce the batch size'",
              ["FEED", "eval", "--data", "{data}", "--batch", "1000000000", "{ckpt}"], 1,
              r"error: out of memory allocating \d+ .*bytes for .*\n.*\n  hint: reduce the batch size"),
-    cli_case("cli_eval_also_no_value", "eval ... --also at the end: needs a checkpoint", ["FEED", "eval", "--data", "{data}", "{ckpt}",
+    cli_case("cli_eval_also_no_value", "eval ... --also at the end: needs a checkpoint", ["FEED", "eval", "--data",
+                                                                                          "{data}", "{ckpt}",
              "--also"], 2, r"error: --also needs a checkpoint"),
-    cli_case("cli_eval_unknown_option", "eval --jsn (typo): unknown eval option, the usage", ["FEED", "eval", "--jsn", "--data", "{data}",
+    cli_case("cli_eval_unknown_option", "eval --jsn (typo): unknown eval option, the usage", ["FEED", "eval", "--jsn",
+                                                                                              "--data", "{data}",
              "{ckpt}"], 2, r"error: unknown eval option '--jsn'" + USAGE),
     cli_case("cli_eval_help", "eval --help: exit 0 with the eval usage on stdout", ["FEED", "eval", "--help"], 0,
              r"usage: feed_mpi eval --data", known_bad="exit 2 \"unknown eval option '--help'\""),
     cli_case("cli_eval_data_missing", "eval --data with a path that is not there: the path, convert first",
              ["FEED", "eval", "--data", "{dir}/nope.h5", "{ckpt}"], 2,
-             r"cannot read data set '<dir>/nope\.h5': No such file or directory\n.*\n  hint: convert the data set with feed_convert first"),
+             r"cannot read data set '<dir>/nope\.h5': No such file or directory\n.*\n  hint: convert the data set with "
+             r"feed_convert first"),
     cli_case("cli_eval_checkpoint_as_data", "eval --data CHECKPOINT (arguments swapped): what the file is",
-             ["FEED", "eval", "--data", "{ckpt}", "{data}"], 2, r"'<ckpt>': format is 'feed_mpi', expected 'feed_mpi_dataset'"),
+             ["FEED", "eval", "--data", "{ckpt}", "{data}"], 2,
+             r"'<ckpt>': format is 'feed_mpi', expected 'feed_mpi_dataset'"),
     cli_case("cli_eval_other_image_size", "eval of a 28x28 model on a 32x32 data set: both sizes and both files",
-             ["FEED", "eval", "--data", "{dir}/bad.h5", "{ckpt}"], 2, r"model <ckpt> was trained on 28x28 images, <bad> has 32x32",
+             ["FEED", "eval", "--data", "{dir}/bad.h5", "{ckpt}"], 2,
+             r"model <ckpt> was trained on 28x28 images, <bad> has 32x32",
              prepare=data_32),
     cli_case("cli_mpirun_wrong_np", "mpirun -np 2 for a pfeed job with 2 teachers: how many ranks, once, nothing written",
              [], 2, r"run\.mode = pfeed needs 3 MPI ranks .*this job has 2\n  hint: mpirun -np 3 feed_mpi <cfg>",
              prepare=lambda ctx: setattr(ctx, "cmd", G.mpi + ["-np", "2", G.feed, ctx.ini(), "run.mode=pfeed",
                                                               f"distill.teachers={G.ckpt},{G.run2}/{E2}"]),
-             keep=lambda ctx, r: (expect_no_run_dir(ctx), ctx.expect(r.err.count("error:") == 1, "one message for the job"))),
+             keep=lambda ctx, r: (expect_no_run_dir(ctx), ctx.expect(r.err.count("error:") == 1,
+                                                                     "one message for the job"))),
     cli_case("cli_sfeed_one_rank", "an sfeed job of 2 generations started without mpirun: how many ranks",
              ["FEED", "{cfg}", "run.mode=sfeed", "sfeed.generations=2", "sfeed.teacher={ckpt}"], 2,
              r"run\.mode = sfeed needs 2 MPI ranks \(one per generation 1\.\.2; generation 0 is <ckpt>\); this job has 1",
              keep=lambda ctx, r: expect_no_run_dir(ctx)),
     cli_case("cli_convert_no_arguments", "feed_convert without arguments: the usage", ["CONVERT"], 2,
              r"usage: feed_convert (.*\n)*feed_convert: error: expected a format, a folder and an output file"),
-    cli_case("cli_convert_unknown_format", "feed_convert cifar11: the formats there are", ["CONVERT", "cifar11", "{dir}", "{dir}/o.h5"], 2,
+    cli_case("cli_convert_unknown_format", "feed_convert cifar11: the formats there are", ["CONVERT", "cifar11",
+                                                                                           "{dir}", "{dir}/o.h5"], 2,
              r"unknown format 'cifar11'\n.*\n  hint: formats: cifar10, cifar100, mnist, fashion-mnist"),
     cli_case("cli_convert_missing_folder", "feed_convert of a folder that is not there: the folder, the OS reason",
-             ["CONVERT", "fashion-mnist", "{dir}/nope", "{dir}/o.h5"], 2, r"missing folder '<dir>/nope': No such file or directory"),
+             ["CONVERT", "fashion-mnist", "{dir}/nope", "{dir}/o.h5"], 2,
+             r"missing folder '<dir>/nope': No such file or directory"),
 ]
 
 CASES = (CONFIG_CASES + DATASET_CASES + CONVERT_CASES + CHECKPOINT_CASES + RESUME_CASES + RUN_DIR_CASES + TEACHER_CASES
@@ -1950,7 +2050,8 @@ def probe_privileges():
     probe = os.path.join(G.work, "probe_mnt")
     os.makedirs(probe)
     if os.geteuid() == 0:
-        G.can_mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], capture_output=True).returncode == 0
+        G.can_mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
+                                     capture_output=True).returncode == 0
         if G.can_mount:
             subprocess.run(["umount", probe], capture_output=True)
         r = subprocess.run([G.feed, "--version"], capture_output=True, user=NOBODY, group=NOBODY, extra_groups=[],
@@ -2002,7 +2103,8 @@ def main():
     cases = [c for c in CASES if re.search(args.only, c.name) and (not args.category or c.category == args.category)]
     if args.list:
         for c in cases:
-            print(f"{c.category:11s} {c.name:34s} exit {c.code:3d}  {c.story}" + (f"  [known_bad: {c.known_bad}]" if c.known_bad else ""))
+            bad = f"  [known_bad: {c.known_bad}]" if c.known_bad else ""
+            print(f"{c.category:11s} {c.name:34s} exit {c.code:3d}  {c.story}{bad}")
         return
     unmount_below(args.work)
     shutil.rmtree(args.work, ignore_errors=True)
@@ -2028,7 +2130,6 @@ def main():
     # the long cases (signals, concurrent runs, mounts) first so they overlap the short ones
     order = sorted(cases, key=lambda c: (c.category not in ("signal", "filesystem"), CASES.index(c)))
     printing = threading.Lock()
-    outcomes = []
 
     def one(case):
         o = run_case(case)
