@@ -7,7 +7,7 @@
 #include "feed/config.h"
 
 typedef struct {
-    char msg[1024];
+    char msg[8192]; /* room for a PATH_MAX path and the words around it */
     char hint[512];
 } feed_cfg_msg;
 

@@ -23,7 +23,7 @@
 #define FEED_DATASET_FORMAT "feed_mpi_dataset"
 #define FEED_DATASET_FORMAT_VERSION 1
 #define FEED_MAX_CHANNELS 4
-#define FEED_MAX_SIDE 16384 /* image height and width */
+#define FEED_MAX_SIDE 4096 /* image height and width: the loader's augmentation handles up to this */
 
 typedef enum feed_split { FEED_SPLIT_TRAIN = 0, FEED_SPLIT_TEST = 1 } feed_split;
 #define FEED_NUM_SPLITS 2

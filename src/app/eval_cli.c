@@ -14,12 +14,20 @@
 #include "feed/loss_ce.h"
 #include "feed/train.h"
 
+#define EVAL_USAGE "usage: feed_mpi eval --data D.h5 [--batch B] [--json] CHECKPOINT.h5 [...] [--also S.h5 ...]"
+
 static void usage_error(const char *what) {
-    fprintf(stderr,
-            "feed_mpi: error: %s\n"
-            "  usage: feed_mpi eval --data D.h5 [--batch B] [--json] CHECKPOINT.h5 [...] [--also S.h5 ...]\n",
-            what);
+    fprintf(stderr, "feed_mpi: error: %s\n  " EVAL_USAGE "\n", what);
     exit(FEED_EXIT_USAGE);
+}
+
+static void usage(void) {
+    printf(EVAL_USAGE "\n\n"
+           "Test error and loss of each checkpoint on the test split of D.h5, and of their ensemble (the mean\n"
+           "of their softmax outputs). Each checkpoint is checked against the data set first (classes,\n"
+           "channels, image size); --also lists a model without putting it in the ensemble; --json prints\n"
+           "one JSON object (non-finite values as null, with \"finite\": false).\n");
+    exit(0);
 }
 
 /* Ensemble error of the mean of n models' softmax outputs (samples x classes each). */
@@ -50,7 +58,9 @@ int feed_eval_main(int argc, char **argv) {
     char **paths = feed_xcalloc((size_t)argc + 1, sizeof(char *), "paths");
     char **also = feed_xcalloc((size_t)argc + 1, sizeof(char *), "paths");
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--data")) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+        } else if (!strcmp(argv[i], "--data")) {
             if (++i >= argc) usage_error("--data needs a file");
             data = argv[i];
         } else if (!strcmp(argv[i], "--batch")) {

@@ -29,7 +29,7 @@ void feed_cfg_error(feed_cfg_errors *errs, const char *where, int line, const ch
             append(errs, "(further errors not shown: fix the ones above first)\n");
         return;
     }
-    char msg[1024], entry[2048];
+    char msg[8192], entry[8400]; /* a PATH_MAX path and the words around it, never cut */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -175,6 +175,11 @@ static int on_setting(void *user, const char *section, const char *key, const ch
     /* dir = "/x y": quotes around a whole value are INI habit, not part of the value */
     char unquoted[4096];
     size_t vn = strlen(value);
+    if ((value[0] == '"' || value[0] == '\'') && (vn < 2 || value[vn - 1] != value[0])) {
+        feed_cfg_error(c->errs, c->file, c->line, "close the quote, or write the value without quotes",
+                       "%s.%s = %s: the quote %c is not closed", section, key, value, value[0]);
+        return 1;
+    }
     if (vn >= 2 && (value[0] == '"' || value[0] == '\'') && value[vn - 1] == value[0] && vn - 2 < sizeof unquoted) {
         memcpy(unquoted, value + 1, vn - 2);
         unquoted[vn - 2] = 0;

@@ -92,14 +92,14 @@ static int type_error(const feed_cfg_key *k, const char *value, feed_cfg_msg *m)
 static int check_readable_file(const feed_cfg_key *k, const char *path, feed_cfg_msg *m) {
     struct stat st;
     if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
-        snprintf(m->msg, sizeof m->msg, "%s.%s: cannot read '%.300s': %s", k->section, k->key,
+        snprintf(m->msg, sizeof m->msg, "%s.%s: cannot read '%s': %s", k->section, k->key,
                  path, strerror(errno));
         snprintf(m->hint, sizeof m->hint,
                  "relative paths are taken from the current folder; check the spelling");
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(m->msg, sizeof m->msg, "%s.%s: '%.300s' is not a regular file", k->section,
+        snprintf(m->msg, sizeof m->msg, "%s.%s: '%s' is not a regular file", k->section,
                  k->key, path);
         snprintf(m->hint, sizeof m->hint, "%s", k->doc);
         return -1;

@@ -116,8 +116,16 @@ static void read_numbers(const h5_reader *r, const char *name, hid_t mem_type, i
 /* Open /split/name and check its type class, width and rank; dims receives the shape. */
 static hid_t open_array(const h5_reader *r, const char *object, int rank, bool byte_unsigned, hsize_t *dims) {
     require_link(r, object, "dataset");
+    H5O_info_t info;
+    if (H5Oget_info_by_name(r->file, object, &info, H5P_DEFAULT) < 0)
+        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s cannot be opened (a link to a missing object or file?)", r->path,
+                         object);
+    if (info.type != H5O_TYPE_DATASET)
+        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s is a %s, not a dataset", r->path, object,
+                         info.type == H5O_TYPE_GROUP ? "group" : "named datatype");
     hid_t d = H5Dopen2(r->file, object, H5P_DEFAULT);
-    CHECK_H5(d, LAYOUT_HINT, "'%s': opening %s", r->path, object);
+    if (d < 0)
+        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s cannot be opened (HDF5: %s)", r->path, object, h5_error_detail());
     hid_t type = H5Dget_type(d), space = H5Dget_space(d);
     CHECK_H5(type, "", "%s", object);
     CHECK_H5(space, "", "%s", object);
@@ -180,16 +188,23 @@ static void read_split(const h5_reader *r, feed_dataset *ds, feed_split split) {
     check_storage(r, images, img_obj, idims, 4);
     check_storage(r, labels, lab_obj, ldims, 1);
     feed_dataset_alloc_split(ds, split, (int64_t)idims[0]);
-    CHECK_H5(H5Dread(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->split[split].images),
-             "the file may be damaged", "'%s': reading %s", r->path, img_obj);
-    CHECK_H5(H5Dread(labels, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->split[split].labels),
-             "the file may be damaged", "'%s': reading %s", r->path, lab_obj);
+    if (H5Dread(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, ds->split[split].images) < 0)
+        FEED_INPUT_ERROR("the file is damaged: convert or copy it again", "'%s': %s cannot be read (HDF5: %s)", r->path,
+                         img_obj, h5_error_detail());
+    /* read as int64 so that a wider label is reported with its value, not HDF5's clamped one */
+    int64_t *wide = feed_xmalloc(sizeof(int64_t) * (idims[0] ? idims[0] : 1), "labels");
+    if (H5Dread(labels, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, wide) < 0)
+        FEED_INPUT_ERROR("the file is damaged: convert or copy it again", "'%s': %s cannot be read (HDF5: %s)", r->path,
+                         lab_obj, h5_error_detail());
+    for (hsize_t i = 0; i < idims[0]; i++) {
+        if (wide[i] < 0 || wide[i] >= ds->num_classes)
+            FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s[%llu] = %lld is outside [0, num_classes = %d)", r->path, lab_obj,
+                             (unsigned long long)i, (long long)wide[i], ds->num_classes);
+        ds->split[split].labels[i] = (int32_t)wide[i];
+    }
+    free(wide);
     H5Dclose(images);
     H5Dclose(labels);
-    int64_t bad = feed_dataset_find_bad_label(ds, split);
-    if (bad >= 0)
-        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s[%lld] = %d is outside [0, num_classes = %d)", r->path,
-                         lab_obj, (long long)bad, ds->split[split].labels[bad], ds->num_classes);
 }
 
 feed_dataset *feed_dataset_open(const char *path) {

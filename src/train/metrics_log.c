@@ -1,5 +1,7 @@
 /* metrics_log.c - the per-rank JSON-lines metrics file (see include/feed/metrics.h). */
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,10 @@ static long long line_epoch(const char *line) {
 /* Rewrite the file without the lines of epochs after resume_epoch (temp file + rename, so a
  * crash here leaves the old file). */
 static void drop_later_epochs(const char *path, int64_t resume_epoch) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        FEED_INPUT_ERROR("move it away: this name is the run's metrics file", "%s is %s, not a file", path,
+                         S_ISDIR(st.st_mode) ? "a folder" : "a special file");
     FILE *in = fopen(path, "r");
     if (!in) return; /* no file yet */
     char *tmp = feed_xmalloc(strlen(path) + 5, "path");
@@ -31,13 +37,18 @@ static void drop_later_epochs(const char *path, int64_t resume_epoch) {
     FEED_CHECK(out, "check that the run folder is writable", "cannot write %s: %s", tmp, feed_errno_str());
     char *line = NULL;
     size_t cap = 0;
-    while (getline(&line, &cap, in) > 0)
-        if (line_epoch(line) <= resume_epoch) fputs(line, out);
+    ssize_t len;
+    while ((len = getline(&line, &cap, in)) > 0) /* a last line without its newline was cut: dropped */
+        if (line[len - 1] == '\n' && line_epoch(line) <= resume_epoch) fputs(line, out);
     free(line);
     fclose(in);
     FEED_CHECK(fflush(out) == 0 && fsync(fileno(out)) == 0, "is the disk full?", "cannot write %s", tmp);
     fclose(out);
-    CHECK_SYS(rename(tmp, path), "check the run folder's permissions", "%s", path);
+    if (rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        FEED_FAIL("check the run folder's permissions", "cannot replace %s: %s", path, strerror(err));
+    }
     free(tmp);
 }
 

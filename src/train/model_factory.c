@@ -58,9 +58,6 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch) 
         FEED_INPUT_ERROR("the file is damaged or was edited: write it again",
                          "%s: input_height x input_width = %lld x %lld (each 1..%d)", feed_ckpt_path(ck),
                          (long long)h, (long long)w, FEED_MAX_SIDE);
-    if (meta->arch && strcmp(meta->arch, name) != 0)
-        FEED_INPUT_ERROR("the two attributes name the same model: the file is damaged or was edited",
-                         "%s: arch '%s' and model_name '%s' disagree", feed_ckpt_path(ck), meta->arch, name);
     feed_ckpt_attr_f64(ck, NULL, "model_dropout", &dropout);
     feed_model_spec s;
     memset(&s, 0, sizeof s);
@@ -72,6 +69,9 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch) 
     if (feed_model_parse(name, &s) != 0)
         FEED_INPUT_ERROR("was it written by a newer feed_mpi?", "%s: unknown model_name '%s'",
                          feed_ckpt_path(ck), name);
+    if (meta->arch && strcmp(meta->arch, name) != 0)
+        FEED_INPUT_ERROR("the two attributes name the same model: the file is damaged or was edited",
+                         "%s: arch '%s' and model_name '%s' disagree", feed_ckpt_path(ck), meta->arch, name);
     s.dropout = (float)dropout;
     free(name);
     feed_model_check(&s);

@@ -223,6 +223,29 @@ static void save(trainer *t, const char *path) {
     feed_ckpt_commit(w);
 }
 
+/* The position a checkpoint resumes at must be one this run can reach: epoch in
+ * [0, train.epochs], step_in_epoch inside an epoch of this run, and global_step = the steps of
+ * the epochs before plus step_in_epoch - which also catches a resume with another train.batch
+ * or data.subset_* (another number of steps per epoch). */
+static void check_resumed_position(const trainer *t, const feed_ckpt *ck) {
+    const char *hint = "resume with the train.batch and data.subset_* the checkpoint was made with, or start "
+                       "fresh (checkpoint.resume = none)";
+    int64_t steps = feed_loader_steps_per_epoch(t->train_ld), epochs = t->cfg->train.epochs;
+    if (t->epoch < 0 || t->epoch > epochs)
+        FEED_INPUT_ERROR("the file is damaged or was edited, or train.epochs was lowered below it",
+                         "checkpoint %s: train/epoch = %lld is outside [0, train.epochs = %lld]", feed_ckpt_path(ck),
+                         (long long)t->epoch, (long long)epochs);
+    if (t->step_in_epoch < 0 || t->step_in_epoch >= steps)
+        FEED_INPUT_ERROR(hint, "checkpoint %s stopped at step %lld of an epoch, but an epoch now has %lld steps "
+                         "(train/step_in_epoch)", feed_ckpt_path(ck), (long long)t->step_in_epoch, (long long)steps);
+    if (t->global_step != t->epoch * steps + t->step_in_epoch)
+        FEED_INPUT_ERROR(hint, "checkpoint %s: train/global_step = %lld, but epoch %lld + %lld steps of this run's %lld "
+                         "steps per epoch (train.batch = %d, data.subset_per_class = %d, data.subset_fraction = %g) "
+                         "make %lld", feed_ckpt_path(ck), (long long)t->global_step, (long long)t->epoch,
+                         (long long)t->step_in_epoch, (long long)steps, t->B, t->cfg->data.subset_per_class,
+                         t->cfg->data.subset_fraction, (long long)(t->epoch * steps + t->step_in_epoch));
+}
+
 static void restore(trainer *t, const feed_ckpt *ck) {
     feed_ckpt_require_model(ck, t->model_name, t->classes, t->ds->channels);
     int64_t seed = feed_ckpt_read_i64(ck, "train", "seed");
@@ -243,11 +266,7 @@ static void restore(trainer *t, const feed_ckpt *ck) {
         t->skipped_epoch = feed_ckpt_read_i64(ck, "train", "skipped_epoch");
     }
     if (t->ext && t->ext->restore) t->ext->restore(t->ext->self, ck);
-    FEED_CHECK(t->step_in_epoch < feed_loader_steps_per_epoch(t->train_ld),
-               "resume with the train.batch and data.subset_* the checkpoint was made with",
-               "checkpoint %s stopped at step %lld of an epoch, but an epoch now has %lld steps",
-               feed_ckpt_path(ck), (long long)t->step_in_epoch,
-               (long long)feed_loader_steps_per_epoch(t->train_ld));
+    check_resumed_position(t, ck);
 }
 
 static void save_periodic(trainer *t) {
