@@ -8,10 +8,12 @@
 #include "feed/check.h"
 #include "feed/distill.h"
 #include "feed/distill_term.h"
+#include "feed/feature_cache.h"
 #include "feed/feature_transport.h"
 #include "feed/paraphraser.h"
 #include "feed/sfeed.h"
 #include "feed/teacher.h"
+#include "feed/teacher_source.h"
 #include "feed/train.h"
 
 static void print_loss(const feed_config *cfg) {
@@ -75,6 +77,15 @@ void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const fe
             free(pp);
         }
         feed_net_free(net);
+    }
+    if (cfg->distill.source == FEED_SOURCE_CACHE) { /* every cache checked as the run checks it */
+        feed_source_destroy(feed_source_cache_create(cfg, outputs, cfg->train.batch));
+        for (int k = 0; k < N; k++) {
+            char *path = feed_cache_path(cfg, k);
+            printf("cache    %d: %s fits this job (%d views, %s)\n", k + 1, path, cfg->cache.views,
+                   feed_wire_dtype_name((feed_wire_dtype)cfg->cache.dtype));
+            free(path);
+        }
     }
     print_loss(cfg);
     check_terms(cfg, model, layouts, N, NULL);

@@ -6,9 +6,9 @@
  2. a pFEED student of V epochs from the fp32 caches, on one rank, equals bit for bit the one
     with live (in-process) teachers; from bf16 caches it equals the one whose teacher ranks
     send bf16 over MPI; beyond V epochs it replays the stored views;
- 3. a cache that does not fit is refused before the first step, naming the mismatch: another
-    teacher, another data set, another augmentation, seed, dtype, missing outputs (kd needs
-    logits), samples not cached, no cache at all;
+ 3. a cache that does not fit is refused before the first step (and by --check), naming the
+    mismatch: another teacher, another data set, another augmentation, seed, dtype, missing
+    outputs (kd needs logits), samples not cached, no cache at all;
  4. a cache job stopped by SIGTERM, or killed, resumes and ends with the same file contents as
     an uninterrupted one; a student refuses the unfinished file meanwhile;
  5. a full disk (RLIMIT_FSIZE) ends the cache job with exit 1 naming the file, leaves only the
@@ -109,6 +109,11 @@ for name, extra, needle in cases:
     check(ok, f"refused: {name}")
     if not ok:
         print(r.stdout[-600:])
+r = feed(student + ["distill.source=cache", "data.pad=3"], check_only=True)
+check(r.returncode == 2 and "was written with data.pad = 2, this job has 3" in r.stdout and "ready to run" not in r.stdout,
+      "--check of a student refuses a cache that does not fit")
+r = feed(student + ["distill.source=cache"], check_only=True)
+check(r.returncode == 0 and r.stdout.count("fits this job") == 2, "--check of a student says each cache fits")
 r = feed(without(student, "train.epochs") + ["distill.source=cache", "run.seed=9", "cache.seed=4", "train.epochs=1",
                                             f"run.dir={W}/s_seed9"])
 check(r.returncode == 0, "a student with another run.seed uses the cache with cache.seed = the cache's")
