@@ -70,6 +70,12 @@ check(r.returncode == 0 and all(os.path.exists(f"{W}/cache/teacher_{k}.h5") for 
       "a 2-rank cache job writes one complete file per teacher and reports its speed")
 r = feed(["run.mode=cache", teachers])
 check(r.returncode == 0 and r.stdout.count("is complete and matches: kept") == 2, "a second run keeps complete caches")
+r = feed(["run.mode=cache", teachers, "cache.compress=true", f"cache.dir={W}/cache_z"])
+with h5py.File(f"{W}/cache_z/teacher_0.h5") as f:
+    filters = f["final"].compression == "gzip" and f["final"].shuffle
+check(r.returncode == 0 and filters and same(datasets(f"{W}/cache_z/teacher_0.h5"), datasets(f"{W}/cache/teacher_0.h5"))
+      and os.path.getsize(f"{W}/cache_z/teacher_0.h5") < os.path.getsize(f"{W}/cache/teacher_0.h5"),
+      "cache.compress: shuffle + deflate, the same values in a smaller file")
 
 # 2. students
 a = feed(student + ["distill.source=cache", f"run.dir={W}/s_cache"])
