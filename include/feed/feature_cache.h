@@ -22,7 +22,7 @@
  *   rows_done (view-major rows written: the resume point of an interrupted cache job),
  *   teacher (path), teacher_sha256 (of the checkpoint file), dataset (path), dataset_sha256
  *   (of the training images and labels), views, seed, dtype, pad, pad_mode, crop, flip,
- *   subset_per_class, subset_fraction, outputs (FEED_OUT_* mask), final_chw, classes, stages.
+ *   subset_per_class, subset_fraction, num_samples, outputs (FEED_OUT_* mask), layout, compress.
  *
  * A student opens the caches of its teachers with the spec its own configuration implies;
  * every field that differs is refused (exit 2) naming the field, both values and a hint.
@@ -52,6 +52,7 @@ typedef struct feed_cache_spec {
     double subset_fraction;
     feed_teacher_layout layout;   /* outputs and shapes; layout.batch is not part of the match */
     int64_t n_samples;            /* N */
+    int compress;                 /* shuffle + deflate (informative: not part of the match) */
 } feed_cache_spec;
 
 /* The spec of teacher n's cache for this configuration: checksums of the teacher file and of
@@ -73,8 +74,7 @@ typedef struct feed_cache feed_cache;
 
 /* Creates path.partial for spec and samples[N] (or reopens it when an interrupted job left one
  * with the same spec: *rows_done is then its resume point, else 0). */
-feed_cache *feed_cache_create(const char *path, const feed_cache_spec *spec, const int64_t *samples, bool compress,
-                              int64_t *rows_done);
+feed_cache *feed_cache_create(const char *path, const feed_cache_spec *spec, const int64_t *samples, int64_t *rows_done);
 /* Rows row0 .. row0+n-1 of view v: `payload` is a teacher payload of a batch of layout.batch
  * (teacher_outputs.h) whose first n samples are these rows; augment holds n x (dy, dx, flip).
  * Encodes to the cache's dtype into its own buffer and writes. Returns 0, or -1 on an HDF5
@@ -99,9 +99,10 @@ feed_cache *feed_cache_open(const char *path, const feed_cache_spec *expect, con
 bool feed_cache_is(const char *path, const feed_cache_spec *expect, char *why, size_t cap);
 /* The cached samples (file indices, increasing) and their count. */
 const int64_t *feed_cache_samples(const feed_cache *c, int64_t *n);
-/* Row `row` of view v into sample slot j of a batch payload laid out as layout (batch B):
- * every stored output, decoded to fp32; the stored augmentation into aug[3]. */
-void feed_cache_read_row(feed_cache *c, int v, int64_t row, float *payload, int j, int32_t aug[3]);
+/* Rows rows[0..n-1] (distinct, n <= the job's batch B) of view v into sample slots 0..n-1 of
+ * a batch payload laid out as the job's layout: every output it needs, decoded to fp32; the
+ * stored augmentation of slot j into aug[3j..3j+2]. One HDF5 read per output. */
+void feed_cache_read_rows(feed_cache *c, int v, const int64_t *rows, int n, float *payload, int32_t *aug);
 void feed_cache_close(feed_cache *c);
 
 #endif

@@ -153,7 +153,7 @@ static bool write_teacher(job *J, int k, int rank) {
     }
     int64_t rows_done = 0;
     writer w = {0};
-    w.cache = feed_cache_create(path, &spec, J->samples, cfg->cache.compress, &rows_done);
+    w.cache = feed_cache_create(path, &spec, J->samples, &rows_done);
     size_t floats = feed_teacher_payload_elems(layout);
     for (int i = 0; i < 2; i++) {
         w.s[i].payload = feed_xaligned(floats * sizeof(float), "cache payload");

@@ -28,7 +28,9 @@ typedef struct {
     feed_cache **cache;       /* [n] */
     int64_t *row_of;          /* [training images of the file]: cache row, -1 if not cached */
     float **payload[2];       /* [buffer][n] */
-    int64_t *idx;             /* (B) */
+    int64_t *idx;             /* (B) file indices of the step's samples */
+    int64_t *rows;            /* (B) their cache rows */
+    int32_t *aug;             /* (B, 3) stored augmentation */
     int64_t buffered[2];      /* step held by each buffer, -1 none */
     uint64_t batch_id[2];
     /* the read-ahead thread */
@@ -44,17 +46,17 @@ static void read_step(cache_source *p, int64_t step, int b) {
     int64_t e = step / p->steps, s = step % p->steps;
     int got = feed_loader_batch_indices(p->ld, e, s, p->idx);
     int v = (int)(e % p->V);
-    for (int j = 0; j < got; j++) {
-        int64_t i = p->idx[j], row = p->row_of[i];
-        feed_augment_params want = feed_loader_augment_of(p->ld, e, i);
-        for (int k = 0; k < p->n; k++) {
-            int32_t aug[3];
-            feed_cache_read_row(p->cache[k], v, row, p->payload[b][k], j, aug);
-            if (aug[0] != want.dy || aug[1] != want.dx || aug[2] != (int)want.flip)
+    for (int j = 0; j < got; j++) p->rows[j] = p->row_of[p->idx[j]];
+    for (int k = 0; k < p->n; k++) {
+        feed_cache_read_rows(p->cache[k], v, p->rows, got, p->payload[b][k], p->aug);
+        for (int j = 0; j < got; j++) {
+            feed_augment_params want = feed_loader_augment_of(p->ld, e, p->idx[j]);
+            const int32_t *a = p->aug + 3 * j;
+            if (a[0] != want.dy || a[1] != want.dx || a[2] != (int)want.flip)
                 FEED_INPUT_ERROR("write the cache again with this job's [data] settings (docs/cache.md)",
                                  "feature cache of teacher %d: sample %lld of view %d was stored with crop (%d, %d) "
-                                 "flip %d, the student's loader gives crop (%d, %d) flip %d", k + 1, (long long)i, v,
-                                 aug[0], aug[1], aug[2], want.dy, want.dx, (int)want.flip);
+                                 "flip %d, the student's loader gives crop (%d, %d) flip %d", k + 1, (long long)p->idx[j],
+                                 v, a[0], a[1], a[2], want.dy, want.dx, (int)want.flip);
         }
     }
     p->buffered[b] = step;
@@ -129,7 +131,7 @@ static void cache_destroy(feed_teacher_source *s) {
         feed_cache_close(p->cache[k]);
         free(p->payload[0][k]), free(p->payload[1][k]);
     }
-    free(p->payload[0]), free(p->payload[1]), free(p->cache), free(p->row_of), free(p->idx), free(s->layouts);
+    free(p->payload[0]), free(p->payload[1]), free(p->cache), free(p->row_of), free(p->idx), free(p->rows), free(p->aug), free(s->layouts);
     feed_loader_destroy(p->ld);
     feed_dataset_close(p->ds);
     free(p);
@@ -170,6 +172,8 @@ feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int output
     p->ld = feed_loader_create(p->ds, &lc);
     p->steps = feed_loader_steps_per_epoch(p->ld);
     p->idx = feed_xmalloc(sizeof(int64_t) * (size_t)batch, "indices");
+    p->rows = feed_xmalloc(sizeof(int64_t) * (size_t)batch, "cache rows");
+    p->aug = feed_xmalloc(3 * sizeof(int32_t) * (size_t)batch, "augmentation");
     p->cache = feed_xcalloc((size_t)n, sizeof *p->cache, "caches");
     p->payload[0] = feed_xcalloc((size_t)n, sizeof(float *), "payloads");
     p->payload[1] = feed_xcalloc((size_t)n, sizeof(float *), "payloads");

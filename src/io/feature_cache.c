@@ -59,6 +59,7 @@ feed_cache_spec feed_cache_spec_of(const feed_config *cfg, int n, const feed_dat
     s.subset_fraction = cfg->data.subset_fraction < 1.0 ? cfg->data.subset_fraction : 0.0;
     s.layout = *layout;
     s.n_samples = n_samples;
+    s.compress = cfg->cache.compress;
     return s;
 }
 
@@ -154,6 +155,9 @@ int cache_read_spec(hid_t f, feed_cache_spec *s, char *why, size_t cap) {
     }
     s->views = (int)v[0], s->seed = (int)v[1], s->dtype = (int)v[2], s->pad = (int)v[3], s->pad_mode = (int)v[4];
     s->crop = (int)v[5], s->flip = (int)v[6], s->subset_per_class = v[7], s->n_samples = v[8];
+    int64_t compress = 0;
+    h5_attr_read_i64(f, "compress", &compress); /* absent: not compressed */
+    s->compress = compress != 0;
     /* the layout: one int array attribute, FEED_TEACHER_LAYOUT_INTS long */
     if (H5Aexists(f, "layout") <= 0) {
         snprintf(why, cap, "root attribute 'layout' is missing");
@@ -273,11 +277,16 @@ feed_cache *feed_cache_open(const char *path, const feed_cache_spec *expect, con
     c->n_blocks = cache_blocks_of(&c->spec.layout, c->block);
     cache_types(c->spec.dtype, &c->file_type, &c->mem_type);
     size_t largest = 0;
+    /* no chunk cache: a row of an uncompressed chunk is read directly from the file (page cache),
+       not the whole chunk it sits in */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(dapl, 0, c->spec.compress ? 1 << 20 : 0, 1.0);
     for (int i = 0; i < c->n_blocks; i++) {
-        c->dset[i] = H5Dopen2(c->file, c->block[i].name, H5P_DEFAULT);
+        c->dset[i] = H5Dopen2(c->file, c->block[i].name, dapl);
         if (c->dset[i] < 0) refuse(path, role, "write the cache again", feed_fmt("has no dataset /%s", c->block[i].name));
         if (c->block[i].elems > largest) largest = c->block[i].elems;
     }
+    H5Pclose(dapl);
     c->augment = H5Dopen2(c->file, "augment", H5P_DEFAULT);
     hid_t samples = H5Dopen2(c->file, "samples", H5P_DEFAULT);
     if (c->augment < 0 || samples < 0) refuse(path, role, "write the cache again", "has no /augment or /samples");
@@ -300,7 +309,9 @@ feed_cache *feed_cache_open(const char *path, const feed_cache_spec *expect, con
     for (int i = 0; i < c->n_want; i++)
         for (int k = 0; k < c->n_blocks; k++)
             if (strcmp(c->want[i].name, c->block[k].name) == 0) c->want_from[i] = k;
-    c->row_buf = feed_xmalloc(largest * sizeof(float), "cache row");
+    c->rows_buf = feed_xmalloc(largest * sizeof(float) * (size_t)c->want_batch, "cache rows");
+    c->aug_buf = feed_xmalloc(3 * sizeof(int32_t) * (size_t)c->want_batch, "cache augmentation");
+    c->order = feed_xmalloc(sizeof(int) * (size_t)c->want_batch, "cache row order");
     h5_quiet_end(&q);
     return c;
 }
@@ -328,39 +339,51 @@ const int64_t *feed_cache_samples(const feed_cache *c, int64_t *n) {
     return c->samples;
 }
 
-/* Selects row (v, row) of a (V, N, ...) dataset as the file space. */
-static hid_t row_space(hid_t d, int rank, int v, int64_t row, const hsize_t *row_dims) {
+/* Selects rows rows[order[0..n-1]] (increasing) of view v of a (V, N, row...) dataset. */
+static hid_t rows_space(hid_t d, int v, const int64_t *rows, const int *order, int n, const hsize_t row_dims[3]) {
     hid_t fs = H5Dget_space(d);
-    hsize_t start[5] = {(hsize_t)v, (hsize_t)row, 0, 0, 0}, count[5] = {1, 1, row_dims[0], row_dims[1], row_dims[2]};
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    (void)rank;
+    H5Sselect_none(fs);
+    hsize_t count[5] = {1, 1, row_dims[0], row_dims[1], row_dims[2]};
+    for (int p = 0; p < n; p++) {
+        hsize_t start[5] = {(hsize_t)v, (hsize_t)rows[order[p]], 0, 0, 0};
+        H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
+    }
     return fs;
 }
 
-void feed_cache_read_row(feed_cache *c, int v, int64_t row, float *payload, int j, int32_t aug[3]) {
-    size_t B = (size_t)c->want_batch;
+void feed_cache_read_rows(feed_cache *c, int v, const int64_t *rows, int n, float *payload, int32_t *aug) {
+    /* one read per dataset: the rows in file order into a scratch buffer, then to their slots */
+    for (int j = 0; j < n; j++) c->order[j] = j;
+    for (int j = 1; j < n; j++) /* insertion sort by row: n is one minibatch */
+        for (int p = j; p > 0 && rows[c->order[p - 1]] > rows[c->order[p]]; p--) {
+            int t = c->order[p];
+            c->order[p] = c->order[p - 1], c->order[p - 1] = t;
+        }
+    size_t B = (size_t)c->want_batch, esize = feed_wire_dtype_size((feed_wire_dtype)c->spec.dtype);
     for (int i = 0; i < c->n_want; i++) {
-        const cache_block *w = &c->want[i];
-        const cache_block *b = &c->block[c->want_from[i]];
-        hid_t d = c->dset[c->want_from[i]];
+        const cache_block *w = &c->want[i], *b = &c->block[c->want_from[i]];
         hsize_t dims[3] = {b->dims[0], b->rank == 3 ? b->dims[1] : 1, b->rank == 3 ? b->dims[2] : 1};
-        hid_t fs = row_space(d, b->rank, v, row, dims);
-        hsize_t n = b->elems;
-        hid_t ms = H5Screate_simple(1, &n, NULL);
-        float *dst = payload + w->offset * B + (size_t)j * w->elems;
-        void *into = c->spec.dtype == FEED_WIRE_FP32 ? (void *)dst : c->row_buf;
-        herr_t st = H5Dread(d, c->mem_type, ms, fs, H5P_DEFAULT, into);
+        hid_t fs = rows_space(c->dset[c->want_from[i]], v, rows, c->order, n, dims);
+        hsize_t total = (hsize_t)n * b->elems;
+        hid_t ms = H5Screate_simple(1, &total, NULL);
+        herr_t st = H5Dread(c->dset[c->want_from[i]], c->mem_type, ms, fs, H5P_DEFAULT, c->rows_buf);
         H5Sclose(ms), H5Sclose(fs);
         if (st < 0)
             FEED_FAIL("the file is damaged or the disk failed: write the cache again",
-                      "feature cache %s: cannot read row %lld of view %d of /%s", c->path, (long long)row, v, b->name);
-        if (c->spec.dtype != FEED_WIRE_FP32) feed_wire_decode((feed_wire_dtype)c->spec.dtype, c->row_buf, dst, b->elems);
+                      "feature cache %s: cannot read %d rows of view %d of /%s", c->path, n, v, b->name);
+        for (int p = 0; p < n; p++) {
+            const char *src = (const char *)c->rows_buf + (size_t)p * b->elems * esize;
+            float *dst = payload + w->offset * B + (size_t)c->order[p] * w->elems;
+            if (c->spec.dtype == FEED_WIRE_FP32) memcpy(dst, src, b->elems * sizeof(float));
+            else feed_wire_decode((feed_wire_dtype)c->spec.dtype, src, dst, b->elems);
+        }
     }
-    hsize_t three[3] = {3, 1, 1}, n3 = 3;
-    hid_t fs = row_space(c->augment, 1, v, row, three), ms = H5Screate_simple(1, &n3, NULL);
-    herr_t st = H5Dread(c->augment, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, aug);
+    hsize_t three[3] = {3, 1, 1}, total = 3 * (hsize_t)n;
+    hid_t fs = rows_space(c->augment, v, rows, c->order, n, three), ms = H5Screate_simple(1, &total, NULL);
+    herr_t st = H5Dread(c->augment, H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, c->aug_buf);
     H5Sclose(ms), H5Sclose(fs);
     if (st < 0) FEED_FAIL("write the cache again", "feature cache %s: cannot read /augment", c->path);
+    for (int p = 0; p < n; p++) memcpy(aug + 3 * c->order[p], c->aug_buf + 3 * p, 3 * sizeof(int32_t));
 }
 
 void feed_cache_close(feed_cache *c) {
@@ -370,5 +393,6 @@ void feed_cache_close(feed_cache *c) {
     if (c->augment > 0) H5Dclose(c->augment);
     if (c->spec.dtype == FEED_WIRE_FP16 && c->file_type > 0) H5Tclose(c->file_type);
     if (c->file > 0) H5Fclose(c->file);
-    free(c->path), free(c->partial), free(c->samples), free(c->row_buf), free(c->wire), free(c);
+    free(c->path), free(c->partial), free(c->samples), free(c->rows_buf), free(c->aug_buf), free(c->order);
+    free(c->wire), free(c);
 }

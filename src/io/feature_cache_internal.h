@@ -35,7 +35,9 @@ struct feed_cache {
     cache_block want[CACHE_MAX_BLOCKS];
     int want_from[CACHE_MAX_BLOCKS]; /* index into block[] */
     int want_batch;
-    void *row_buf;           /* one row of the largest block, stored dtype */
+    void *rows_buf;          /* a minibatch of rows of the largest block, stored dtype */
+    int32_t *aug_buf;        /* (B, 3) */
+    int *order;              /* (B) minibatch slots in increasing row order */
     void *wire;              /* writing: n rows of the largest block, stored dtype */
     size_t wire_cap;
     char error[1200];        /* the last failed write (feed_cache_error) */

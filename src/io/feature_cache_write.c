@@ -46,7 +46,8 @@ static void put_spec(feed_cache *c) {
              h5_attr_write_i64(f, "crop", s->crop) | h5_attr_write_i64(f, "flip", s->flip) |
              h5_attr_write_i64(f, "subset_per_class", s->subset_per_class) |
              h5_attr_write_f64(f, "subset_fraction", s->subset_fraction) |
-             h5_attr_write_i64(f, "num_samples", s->n_samples) | h5_attr_write_i64(f, "outputs", s->layout.outputs);
+             h5_attr_write_i64(f, "num_samples", s->n_samples) | h5_attr_write_i64(f, "outputs", s->layout.outputs) |
+             h5_attr_write_i64(f, "compress", s->compress);
     /* dtype is read back as an int by cache_read_spec: store its index under a second name */
     st |= h5_attr_write_i64(f, "dtype_index", s->dtype);
     hsize_t n = FEED_TEACHER_LAYOUT_INTS;
@@ -57,11 +58,14 @@ static void put_spec(feed_cache *c) {
     if (st < 0) write_failed(c, "writing its attributes");
 }
 
-/* A (V, N, row...) dataset chunked so that a chunk is about 16 KB of whole rows. */
+/* A (V, N, row...) dataset chunked in whole rows: about 256 KB per chunk uncompressed (a
+ * minibatch write touches few chunks; a student reads single rows of it directly, without
+ * the chunk cache), about 16 KB compressed (a row read decompresses its whole chunk). */
 static hid_t create_rows(feed_cache *c, const char *name, hid_t type, int row_rank, const hsize_t *row_dims,
                          size_t row_bytes, bool compress) {
     hsize_t dims[5] = {(hsize_t)c->spec.views, (hsize_t)c->spec.n_samples}, chunk[5] = {1, 1};
-    hsize_t rows = row_bytes >= 16384 ? 1 : 16384 / row_bytes;
+    size_t target = compress ? 16384 : 262144;
+    hsize_t rows = row_bytes >= target ? 1 : target / row_bytes;
     chunk[1] = rows < dims[1] ? rows : dims[1];
     for (int i = 0; i < row_rank; i++) dims[2 + i] = chunk[2 + i] = row_dims[i];
     hid_t sp = H5Screate_simple(2 + row_rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -122,8 +126,7 @@ static bool try_resume(feed_cache *c, const int64_t *samples, int64_t *rows_done
     return true;
 }
 
-feed_cache *feed_cache_create(const char *path, const feed_cache_spec *spec, const int64_t *samples, bool compress,
-                              int64_t *rows_done) {
+feed_cache *feed_cache_create(const char *path, const feed_cache_spec *spec, const int64_t *samples, int64_t *rows_done) {
     feed_cache *c = feed_xcalloc(1, sizeof *c, "feature cache");
     c->path = feed_xstrdup(path);
     c->partial = feed_xstrdup(feed_fmt("%s.partial", path));
@@ -140,7 +143,7 @@ feed_cache *feed_cache_create(const char *path, const feed_cache_spec *spec, con
         if (c->file < 0)
             FEED_FAIL("is cache.dir writable?", "cannot create feature cache %s (HDF5: %s)", c->partial, h5_error_detail());
         put_spec(c);
-        create_datasets(c, samples, compress);
+        create_datasets(c, samples, spec->compress);
         if (H5Fflush(c->file, H5F_SCOPE_GLOBAL) < 0) write_failed(c, "flushing");
     }
     h5_quiet_end(&q);
