@@ -2,7 +2,10 @@
  * Every problem with the file is a user-input error (exit 2) naming the file and object. */
 #include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,9 +134,26 @@ static hid_t open_array(const h5_reader *r, const char *object, int rank, bool b
         FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s has %d dimensions, expected %d%s", r->path, object,
                          got, rank, rank == 4 ? " (N x H x W x C)" : " (N)");
     CHECK_H5(H5Sget_simple_extent_dims(space, dims, NULL), "", "%s", object);
+    hssize_t points = H5Sget_simple_extent_npoints(space);
+    /* HDF5 reads chunks that were never written as zeros: a file of a few KB could declare
+     * terabytes and have us allocate them. A data set's arrays are written in full. */
+    H5D_space_status_t status;
+    if (points > 0 && (H5Dget_space_status(d, &status) < 0 || status != H5D_SPACE_STATUS_ALLOCATED))
+        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s declares %lld values but the file does not hold them all",
+                         r->path, object, (long long)points);
     H5Tclose(type);
     H5Sclose(space);
     return d;
+}
+
+/* N*H*W*C of images dims (each >= 1), or 0 when the product exceeds PTRDIFF_MAX. */
+static uint64_t split_bytes(const hsize_t dims[4]) {
+    uint64_t total = 1;
+    for (int i = 0; i < 4; i++) {
+        if (dims[i] > (uint64_t)PTRDIFF_MAX / total) return 0;
+        total *= dims[i];
+    }
+    return total;
 }
 
 static void read_split(const h5_reader *r, feed_dataset *ds, feed_split split) {
@@ -148,6 +168,11 @@ static void read_split(const h5_reader *r, feed_dataset *ds, feed_split split) {
         FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s has shape %llux%llux%llux%llu (N, H, W >= 1, 1 <= C <= %d)",
                          r->path, img_obj, (unsigned long long)idims[0], (unsigned long long)idims[1],
                          (unsigned long long)idims[2], (unsigned long long)idims[3], FEED_MAX_CHANNELS);
+    /* H and W become ints, N*H*W*C a byte count: refuse what does not fit */
+    if (idims[1] > INT_MAX || idims[2] > INT_MAX || split_bytes(idims) == 0)
+        FEED_INPUT_ERROR(LAYOUT_HINT, "'%s': %s has shape %llux%llux%llux%llu, too large", r->path, img_obj,
+                         (unsigned long long)idims[0], (unsigned long long)idims[1], (unsigned long long)idims[2],
+                         (unsigned long long)idims[3]);
     if (split == FEED_SPLIT_TRAIN) {
         ds->height = (int)idims[1];
         ds->width = (int)idims[2];
