@@ -232,6 +232,20 @@ static int check_crc(const feed_ckpt *c, const char *path, hid_t dataset, const 
     return 0;
 }
 
+/* HDF5 returns values that were never written as fill values, so a file of a few KB could
+ * declare a tensor of terabytes and have it allocated and read. feed_mpi and h5py write every
+ * tensor in full: its storage must be allocated. */
+static int check_stored(const feed_ckpt *c, const char *path, hid_t dataset, const feed_ckpt_shape *shape,
+                        feed_ckpt_error *err) {
+    H5D_space_status_t status;
+    if (feed_ckpt_shape_numel(shape) == 0 ||
+        (H5Dget_space_status(dataset, &status) >= 0 && status == H5D_SPACE_STATUS_ALLOCATED))
+        return 0;
+    char text[300];
+    return feed_ckpt_set_error(err, HINT_DAMAGED, "checkpoint '%s': tensor '%s' (%s) is not stored in full in the file",
+                               c->path, path, feed_ckpt_shape_dtype_str(shape, text, sizeof text));
+}
+
 static int verify_dataset(const feed_ckpt *c, const char *path, hid_t dataset, void **scratch, size_t *cap,
                           feed_ckpt_error *err) {
     feed_ckpt_shape shape;
@@ -239,6 +253,7 @@ static int verify_dataset(const feed_ckpt *c, const char *path, hid_t dataset, v
         return feed_ckpt_set_error(err, "feed_mpi checkpoints hold numeric tensors of rank <= 8 only (" HINT_LIST ")",
                                    "checkpoint '%s': dataset '%s' has a type or shape feed_mpi does not read", c->path,
                                    path);
+    if (check_stored(c, path, dataset, &shape, err) != 0) return -1;
     size_t bytes = (size_t)feed_ckpt_shape_numel(&shape) * feed_ckpt_dtype_size(shape.dtype);
     if (bytes > *cap) {
         free(*scratch);
@@ -269,7 +284,9 @@ static int read_tensor(const feed_ckpt *c, const char *group, const char *key, c
                                  feed_ckpt_shape_dtype_str(expect, want, sizeof want));
     }
     if (st == 0 && dst) {
-        if (h5_dataset_read(dataset, shape.dtype, dst) < 0)
+        if (check_stored(c, path, dataset, &shape, err) != 0) /* a soft or external link: not verified at open */
+            st = -1;
+        else if (h5_dataset_read(dataset, shape.dtype, dst) < 0)
             st = feed_ckpt_set_error(err, HINT_DAMAGED, "checkpoint '%s': tensor '%s' cannot be read (HDF5: %s)",
                                      c->path, path, h5_error_detail());
         else
