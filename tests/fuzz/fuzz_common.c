@@ -1,5 +1,6 @@
 /* fuzz_common.c - fatal-error recovery, HDF5 clean-up, scratch files, input bytes
  * (see fuzz_common.h). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "fuzz_common.h"
 
 #include <hdf5.h>
@@ -24,6 +25,9 @@ void fuzz_init(void) {
     static bool done = false;
     if (done) return;
     done = true;
+    /* one thread: the readers are serial, and idle OpenMP workers spinning between inputs
+     * cost the other core (unless the caller chose otherwise) */
+    setenv("OMP_NUM_THREADS", "1", 0);
     const char *verbose = getenv("FEED_FUZZ_VERBOSE");
     /* Printing every expected error costs more than some targets' whole run. */
     feed_set_fatal_handler(on_fatal, verbose && *verbose == '1');

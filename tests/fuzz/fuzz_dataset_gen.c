@@ -109,7 +109,10 @@ static void build_file(fuzz_bytes *in, const char *path) {
     target_shape ts = {(int)fuzz_range(in, 1, 12), (int)fuzz_range(in, 1, 8), (int)fuzz_range(in, 1, 8),
                        (int)fuzz_range(in, 1, FEED_MAX_CHANNELS), {(hsize_t)fuzz_range(in, 1, 24),
                                                                    (hsize_t)fuzz_range(in, 1, 12)}};
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 1); /* built in memory, written to `path` once at close */
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (file < 0) abort();
     string_attr(in, file, "format", 1, (const char *[]){FEED_DATASET_FORMAT});
     numeric_attr(in, file, "format_version", FB_I32, 1, (double[]){FEED_DATASET_FORMAT_VERSION});

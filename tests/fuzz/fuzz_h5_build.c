@@ -61,9 +61,12 @@ static uint64_t count_of(int rank, const hsize_t *dims) {
 
 void fb_attr(fuzz_bytes *in, hid_t obj, const char *name, fb_type t, int rank, const hsize_t *dims) {
     uint64_t n = count_of(rank, dims);
-    if (n > 4096) n = 4096, rank = 1, dims = (hsize_t[]){4096}; /* attributes stay small */
     size_t fixed_len = t == FB_STR_FIXED ? (size_t)fuzz_range(in, 1, 24) : 0;
-    hid_t type = fb_h5_type(t, fixed_len), space = fb_space(rank, dims), attr;
+    hid_t type = fb_h5_type(t, fixed_len), attr;
+    /* attributes stay small: an object header holds at most 64 KiB of them */
+    hsize_t max_n = 16384 / H5Tget_size(type);
+    if (n > max_n) n = max_n, rank = 1, dims = &max_n;
+    hid_t space = fb_space(rank, dims);
     H5_OK(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
     if (n > 0 && t == FB_STR_VLEN) {
         char **strs = calloc(n, sizeof *strs);
@@ -102,23 +105,8 @@ void fb_attr_num(hid_t obj, const char *name, fb_type t, int n, const double *va
     H5Tclose(type);
 }
 
-/* Creates the groups on the way to path's last component. */
-static void ensure_parents(hid_t loc, const char *path) {
-    hid_t lcpl;
-    H5_OK(lcpl = H5Pcreate(H5P_LINK_CREATE));
-    H5_OK(H5Pset_create_intermediate_group(lcpl, 1));
-    char *copy = strdup(path), *slash = strrchr(copy, '/');
-    if (slash && slash != copy) {
-        *slash = 0;
-        if (H5Lexists(loc, copy, H5P_DEFAULT) <= 0) H5_OK(H5Gclose(H5Gcreate2(loc, copy, lcpl, H5P_DEFAULT, H5P_DEFAULT)));
-    }
-    free(copy);
-    H5Pclose(lcpl);
-}
-
 hid_t fb_dataset(fuzz_bytes *in, hid_t loc, const char *name, fb_type t, int rank, const hsize_t *dims,
                  const void *values, size_t n) {
-    ensure_parents(loc, name);
     size_t fixed_len = t == FB_STR_FIXED ? (size_t)fuzz_range(in, 1, 16) : 0;
     hid_t type = fb_h5_type(t, fixed_len);
     uint64_t count = count_of(rank, dims), size = H5Tget_size(type);
@@ -139,12 +127,19 @@ hid_t fb_dataset(fuzz_bytes *in, hid_t loc, const char *name, fb_type t, int ran
         H5_OK(space = H5Screate_simple(rank, dims, maxdims));
         H5_OK(H5Pset_chunk(dcpl, rank, chunk));
     }
-    H5_OK(dset = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+    hid_t lcpl; /* missing groups on the way are created */
+    H5_OK(lcpl = H5Pcreate(H5P_LINK_CREATE));
+    H5_OK(H5Pset_create_intermediate_group(lcpl, 1));
+    H5_OK(dset = H5Dcreate2(loc, name, type, space, lcpl, dcpl, H5P_DEFAULT));
+    H5Pclose(lcpl);
     if (write) {
         size_t bytes = (size_t)(count * size);
         uint8_t *raw = malloc(bytes);
-        for (size_t i = 0; i < bytes; i++)
-            raw[i] = values && n ? ((const uint8_t *)values)[i % n] : fuzz_u8(in);
+        if (values && n) {
+            for (size_t i = 0; i < bytes; i += n) memcpy(raw + i, values, bytes - i < n ? bytes - i : n);
+        } else {
+            for (size_t i = 0; i < bytes; i++) raw[i] = fuzz_u8(in);
+        }
         H5_OK(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw));
         free(raw);
     }
