@@ -232,15 +232,12 @@ static int check_crc(const feed_ckpt *c, const char *path, hid_t dataset, const 
     return 0;
 }
 
-/* HDF5 returns values that were never written as fill values, so a file of a few KB could
- * declare a tensor of terabytes and have it allocated and read. feed_mpi and h5py write every
- * tensor in full: its storage must be allocated. */
+/* A tensor's values must be in the file (h5_dataset_fully_stored): a file of a few KB could
+ * otherwise declare a tensor of terabytes and have it allocated and read. feed_mpi and h5py
+ * write every tensor in full. */
 static int check_stored(const feed_ckpt *c, const char *path, hid_t dataset, const feed_ckpt_shape *shape,
                         feed_ckpt_error *err) {
-    H5D_space_status_t status;
-    if (feed_ckpt_shape_numel(shape) == 0 ||
-        (H5Dget_space_status(dataset, &status) >= 0 && status == H5D_SPACE_STATUS_ALLOCATED))
-        return 0;
+    if (h5_dataset_fully_stored(dataset) == 1) return 0;
     char text[300];
     return feed_ckpt_set_error(err, HINT_DAMAGED, "checkpoint '%s': tensor '%s' (%s) is not stored in full in the file",
                                c->path, path, feed_ckpt_shape_dtype_str(shape, text, sizeof text));
