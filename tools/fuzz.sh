@@ -56,7 +56,7 @@ artifacts=$build/fuzz-artifacts
 mkdir -p "$corpus" "$artifacts"
 dirs=("$corpus" "$seeds/$name")
 [ -d "$here/tests/fuzz/corpus/$name" ] && dirs+=("$here/tests/fuzz/corpus/$name")
-flags=(-timeout=20 -rss_limit_mb=2048 -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$artifacts/$name-")
+flags=(-timeout=10 -rss_limit_mb=2048 -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$artifacts/$name-")
 [ $keep_going -eq 1 ] && flags+=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
 echo "fuzz.sh: fuzz_$name ${limit[*]} on ${dirs[*]}"
 exec nice -n 10 "$bin/fuzz_$name" "${flags[@]}" "${limit[@]}" "${extra[@]}" "${dirs[@]}"
