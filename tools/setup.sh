@@ -2,13 +2,15 @@
 # setup.sh - one command from a fresh Debian/Ubuntu machine to a built (and tested) feed_mpi.
 #
 #   ./tools/setup.sh            install missing packages, configure and build (build/)
-#   ./tools/setup.sh test       ... then run the whole test suite (ctest)
+#   ./tools/setup.sh test       ... then run the whole test suite (ctest), then the fuzz
+#                               targets' short runs (clang build in build-fuzz, ctest -L fuzz)
 #   ./tools/setup.sh demo       ... then run the main job on real Fashion-MNIST (tools/demo.sh)
 #
 # Options (before or after the command):
 #   --build-dir DIR   build folder (default: build, or build-asan with --sanitize)
 #   --sanitize        AddressSanitizer + UndefinedBehaviorSanitizer build
 #   --no-install      never call apt-get (fail with the list of missing packages instead)
+#   --no-fuzz         test: skip the fuzz part (no clang needed)
 #
 # Idempotent and non-interactive: packages already installed are left alone, `apt-get
 # update` runs once and only when something is missing, an existing build folder is reused.
@@ -19,13 +21,15 @@ cmd=build
 build_dir=""
 sanitize=OFF
 install=1
+fuzz=1
 while [ $# -gt 0 ]; do
   case "$1" in
     build|test|demo) cmd=$1 ;;
     --build-dir) build_dir=$2; shift ;;
     --sanitize) sanitize=ON ;;
     --no-install) install=0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --no-fuzz) fuzz=0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$1' (see ./tools/setup.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +47,8 @@ packages=(
   dataset-fashion-mnist coreutils procps
   slurm-wlm munge
 )
+# The fuzz part of `test`: clang and its libFuzzer/sanitizer runtimes (docs/fuzzing.md).
+if [ "$cmd" = test ] && [ $fuzz -eq 1 ]; then packages+=(clang libclang-rt-14-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -74,6 +80,16 @@ cmake --build "$build_dir" -j "$jobs"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 case "$cmd" in
   build) echo "setup.sh: built in $build_dir" ;;
-  test) ctest --test-dir "$build_dir" --output-on-failure ;;
+  test)
+    ctest --test-dir "$build_dir" --output-on-failure
+    if [ $fuzz -eq 1 ]; then
+      # The libFuzzer targets (tests/fuzz): a second build with clang, then their short runs
+      # (seeds, regression inputs, a few seconds of fuzzing each; under a minute).
+      fuzz_dir="$build_dir-fuzz"
+      cmake -S "$here" -B "$fuzz_dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DFEED_FUZZ=ON
+      cmake --build "$fuzz_dir" -j "$jobs" --target fuzz
+      ctest --test-dir "$fuzz_dir" -L fuzz --output-on-failure
+    fi
+    ;;
   demo) exec "$here/tools/demo.sh" "$build_dir" ;;
 esac

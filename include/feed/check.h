@@ -39,6 +39,14 @@ void feed_set_program_name(const char *name);
 /* The rank prefixed to messages (-1: not under MPI or single rank: no prefix). */
 void feed_set_error_rank(int rank, int size);
 
+/* Test hook (fuzz targets, tests/fuzz/): with a handler set, feed_fatal formats and prints
+ * the message as usual (print = 0: formats it, prints nothing), then calls the handler with
+ * the exit code. The handler must not return (it longjmps back into the test); if it does,
+ * the job ends as usual. NULL, the default, is the normal behaviour: MPI_Abort or exit.
+ * Only for tests: whatever the abandoned frames held (memory, HDF5 ids) stays behind. */
+typedef void (*feed_fatal_handler)(int code);
+void feed_set_fatal_handler(feed_fatal_handler handler, int print);
+
 /* End every rank with the same code after an error all ranks saw alike: only rank 0 has
  * printed it. Calls MPI_Finalize when MPI is up, then exit(code). */
 noreturn void feed_exit_collective(int code);

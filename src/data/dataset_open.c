@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "feed/check.h"
-#include "../io/h5_util.h" /* h5_error_detail, h5_bounded_by_storage */
+#include "../io/h5_util.h" /* h5_error_detail, h5_dataset_fully_stored, h5_bounded_by_storage */
 #include "feed/dataset.h"
 
 #define LAYOUT_HINT "make data-set files with feed_convert; docs/data.md describes the layout"
@@ -147,6 +147,14 @@ static hid_t open_array(const h5_reader *r, const char *object, int rank, bool b
 /* Sizes read from a file are bounded by what the file stores before they size an allocation
  * (h5_bounded_by_storage): a split is kept in memory by the loader. */
 static void check_storage(const h5_reader *r, hid_t d, const char *object, const hsize_t *dims, int rank) {
+    /* a file of a few KB could otherwise declare terabytes of never-written chunks (read as
+     * zeros) and have us allocate them; feed_convert and h5py write every chunk */
+    if (h5_dataset_fully_stored(d) != 1) {
+        unsigned long long n = 1;
+        for (int i = 0; i < rank && n; i++) n = h5_mul_size(n, dims[i]);
+        FEED_INPUT_ERROR("the file is damaged or was not written to the end: convert it again",
+                         "'%s': %s declares %llu values but the file does not hold them all", r->path, object, n);
+    }
     hid_t type = H5Dget_type(d);
     CHECK_H5(type, "", "%s", object);
     unsigned long long bytes = H5Tget_size(type);

@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +59,14 @@ int64_t feed_ckpt_shape_numel(const feed_ckpt_shape *shape) {
 }
 
 bool feed_ckpt_shape_valid(const feed_ckpt_shape *shape) {
-    if (feed_ckpt_dtype_size(shape->dtype) == 0) return false;
+    int64_t bytes = (int64_t)feed_ckpt_dtype_size(shape->dtype);
+    if (bytes == 0) return false;
     if (shape->rank < 0 || shape->rank > FEED_CKPT_MAX_RANK) return false;
-    for (int i = 0; i < shape->rank; i++)
-        if (shape->dims[i] < 0) return false;
+    /* the byte size must be a valid object size (so numel and allocations cannot overflow) */
+    for (int i = 0; i < shape->rank; i++) {
+        if (shape->dims[i] < 0 || (shape->dims[i] > 0 && bytes > PTRDIFF_MAX / shape->dims[i])) return false;
+        bytes *= shape->dims[i];
+    }
     return true;
 }
 

@@ -1,6 +1,10 @@
 /* checkpoint_list.c - enumerating the tensors (datasets) of an open checkpoint, recursively,
  * in creation order where the file tracks it (feed_mpi's writer does) and by name otherwise
- * (files written by h5py without track_order). */
+ * (files written by h5py without track_order).
+ *
+ * Hard links can put a group under several names, or inside itself: each group is listed
+ * once, under the first path that reaches it, so a cycle cannot recurse forever and a file of
+ * a few KB cannot make the list explode. */
 #include "checkpoint_internal.h"
 #include "h5_util.h"
 
@@ -13,7 +17,21 @@ typedef struct {
     feed_ckpt_entry *items;
     size_t n, cap;
     size_t group_prefix_len; /* length of "<listed group>/" stripped to form the key */
+    haddr_t *groups;         /* addresses of the groups listed so far */
+    size_t n_groups, cap_groups;
 } entry_list;
+
+/* Records group address addr; false if it was listed already. */
+static bool first_visit(entry_list *list, haddr_t addr) {
+    for (size_t i = 0; i < list->n_groups; i++)
+        if (list->groups[i] == addr) return false;
+    if (list->n_groups == list->cap_groups) {
+        list->cap_groups = list->cap_groups ? 2 * list->cap_groups : 16;
+        list->groups = feed_xrealloc(list->groups, list->cap_groups * sizeof *list->groups, "checkpoint group list");
+    }
+    list->groups[list->n_groups++] = addr;
+    return true;
+}
 
 static void add_entry(entry_list *list, hid_t dataset, const char *path) {
     if (list->n == list->cap) {
@@ -44,7 +62,7 @@ static herr_t visit_link(hid_t group, const char *name, const H5L_info_t *info, 
     char *path = feed_xstrdup(feed_fmt("%s%s%s", ctx->prefix, *ctx->prefix ? "/" : "", name));
     H5O_info_t oinfo;
     int st = H5Oget_info_by_name2(group, name, &oinfo, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ? -1 : 0;
-    if (st == 0 && oinfo.type == H5O_TYPE_GROUP) {
+    if (st == 0 && oinfo.type == H5O_TYPE_GROUP && first_visit(ctx->list, oinfo.addr)) {
         hid_t child = H5Gopen2(group, name, H5P_DEFAULT);
         st = child < 0 ? -1 : list_group(child, path, ctx->list);
         if (child >= 0) H5Gclose(child);
@@ -59,6 +77,9 @@ static herr_t visit_link(hid_t group, const char *name, const H5L_info_t *info, 
 }
 
 static int list_group(hid_t group, const char *prefix, entry_list *list) {
+    H5O_info_t info;
+    if (H5Oget_info2(group, &info, H5O_INFO_BASIC) < 0) return -1;
+    first_visit(list, info.addr); /* the listed group itself (a link back to it is skipped) */
     unsigned order_flags = 0;
     hid_t gcpl = H5Gget_create_plist(group);
     if (gcpl >= 0) {
@@ -98,6 +119,7 @@ int feed_ckpt_try_list(const feed_ckpt *c, const char *group, feed_ckpt_entry **
     }
     h5_quiet_end(&quiet);
     free(path);
+    free(list.groups);
     if (st != 0) {
         feed_ckpt_entries_free(list.items, list.n);
         return st;

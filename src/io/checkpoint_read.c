@@ -232,6 +232,17 @@ static int check_crc(const feed_ckpt *c, const char *path, hid_t dataset, const 
     return 0;
 }
 
+/* A tensor's values must be in the file (h5_dataset_fully_stored): a file of a few KB could
+ * otherwise declare a tensor of terabytes and have it allocated and read. feed_mpi and h5py
+ * write every tensor in full. */
+static int check_stored(const feed_ckpt *c, const char *path, hid_t dataset, const feed_ckpt_shape *shape,
+                        feed_ckpt_error *err) {
+    if (h5_dataset_fully_stored(dataset) == 1) return 0;
+    char text[300];
+    return feed_ckpt_set_error(err, HINT_DAMAGED, "checkpoint '%s': tensor '%s' (%s) is not stored in full in the file",
+                               c->path, path, feed_ckpt_shape_dtype_str(shape, text, sizeof text));
+}
+
 static int verify_dataset(const feed_ckpt *c, const char *path, hid_t dataset, void **scratch, size_t *cap,
                           feed_ckpt_error *err) {
     feed_ckpt_shape shape;
@@ -239,6 +250,7 @@ static int verify_dataset(const feed_ckpt *c, const char *path, hid_t dataset, v
         return feed_ckpt_set_error(err, "feed_mpi checkpoints hold numeric tensors of rank <= 8 only (" HINT_LIST ")",
                                    "checkpoint '%s': dataset '%s' has a type or shape feed_mpi does not read", c->path,
                                    path);
+    if (check_stored(c, path, dataset, &shape, err) != 0) return -1;
     unsigned long long claimed = feed_ckpt_dtype_size(shape.dtype);
     for (int d = 0; d < shape.rank && claimed; d++) claimed = h5_mul_size(claimed, (unsigned long long)shape.dims[d]);
     char why[200];
@@ -274,7 +286,9 @@ static int read_tensor(const feed_ckpt *c, const char *group, const char *key, c
                                  feed_ckpt_shape_dtype_str(expect, want, sizeof want));
     }
     if (st == 0 && dst) {
-        if (h5_dataset_read(dataset, shape.dtype, dst) < 0)
+        if (check_stored(c, path, dataset, &shape, err) != 0) /* a soft or external link: not verified at open */
+            st = -1;
+        else if (h5_dataset_read(dataset, shape.dtype, dst) < 0)
             st = feed_ckpt_set_error(err, HINT_DAMAGED, "checkpoint '%s': tensor '%s' cannot be read (HDF5: %s)",
                                      c->path, path, h5_error_detail());
         else

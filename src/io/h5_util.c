@@ -204,6 +204,44 @@ hid_t h5_dataset_write(hid_t loc, const char *name, const feed_ckpt_shape *shape
     return dataset;
 }
 
+/* Chunks of a dataset of shape dims[rank] cut in chunk[rank] (saturating at HSIZE_UNDEF). */
+static hsize_t chunk_count(int rank, const hsize_t *dims, const hsize_t *chunk) {
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++) {
+        hsize_t n = chunk[i] ? dims[i] / chunk[i] + (dims[i] % chunk[i] != 0) : HSIZE_UNDEF;
+        if (n != 0 && total > HSIZE_UNDEF / n) return HSIZE_UNDEF;
+        total *= n;
+    }
+    return total;
+}
+
+int h5_dataset_fully_stored(hid_t dataset) {
+    hid_t dcpl = H5Dget_create_plist(dataset), space = H5Dget_space(dataset);
+    int result = -1;
+    if (dcpl >= 0 && space >= 0) {
+        H5D_layout_t layout = H5Pget_layout(dcpl);
+        hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK], stored = 0;
+        int rank = H5Sget_simple_extent_ndims(space);
+        H5D_space_status_t status;
+        if (H5Sget_simple_extent_npoints(space) == 0 || layout == H5D_COMPACT) {
+            result = 1; /* nothing to store, or stored in the object header */
+        } else if (layout == H5D_CONTIGUOUS) {
+            /* allocated means the whole block (the file must reach its end to open) */
+            if (H5Dget_space_status(dataset, &status) >= 0) result = status == H5D_SPACE_STATUS_ALLOCATED;
+        } else if (layout == H5D_CHUNKED) {
+            /* every chunk written (the space status would call compressed chunks partial) */
+            if (rank > 0 && H5Sget_simple_extent_dims(space, dims, NULL) >= 0 && H5Pget_chunk(dcpl, rank, chunk) == rank &&
+                H5Dget_num_chunks(dataset, space, &stored) >= 0) /* 1.10 refuses H5S_ALL here */
+                result = stored == chunk_count(rank, dims, chunk);
+        } else {
+            result = 0; /* virtual datasets: values from other files */
+        }
+    }
+    if (space >= 0) H5Sclose(space);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return result;
+}
+
 int h5_dataset_shape(hid_t dataset, feed_ckpt_shape *out) {
     memset(out, 0, sizeof *out);
     hid_t type = H5Dget_type(dataset);

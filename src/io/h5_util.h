@@ -50,6 +50,10 @@ int h5_path_exists(hid_t loc, const char *path);
 /* Dataset `name` in `loc` with the given shape (rank 0: scalar), contiguous, filled from
  * data (n elements of shape->dtype). Returns the open dataset or < 0. */
 hid_t h5_dataset_write(hid_t loc, const char *name, const feed_ckpt_shape *shape, const void *data);
+/* Are all of a dataset's values stored in the file? HDF5 returns values never written (a
+ * chunk never written, a contiguous dataset never allocated) as fill values, so a file of a
+ * few KB could declare terabytes. Compressed chunks count as stored. 1 yes, 0 no, -1 error. */
+int h5_dataset_fully_stored(hid_t dataset);
 /* Element type and shape of a dataset. */
 int h5_dataset_shape(hid_t dataset, feed_ckpt_shape *out);
 /* Reads the whole dataset as dtype into dst. */

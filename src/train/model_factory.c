@@ -1,4 +1,5 @@
 /* model_factory.c - [model] keys or checkpoint attributes -> a model spec -> a network. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,13 @@ feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch) 
                          "%s: input_height x input_width = %lld x %lld (each 1..%d)", feed_ckpt_path(ck),
                          (long long)h, (long long)w, FEED_MAX_SIDE);
     feed_ckpt_attr_f64(ck, NULL, "model_dropout", &dropout);
+    /* the spec holds ints: 4294967324 must not pass as 28 */
+    const struct { const char *name; int64_t value; } dims[] = {
+        {"in_channels", meta->in_channels}, {"num_classes", meta->num_classes}, {"input_height", h}, {"input_width", w}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i].value < 1 || dims[i].value > INT_MAX)
+            FEED_INPUT_ERROR("the file is damaged or was not written by feed_mpi", "%s: %s is %lld",
+                             feed_ckpt_path(ck), dims[i].name, (long long)dims[i].value);
     feed_model_spec s;
     memset(&s, 0, sizeof s);
     s.in_channels = (int)meta->in_channels;

@@ -141,9 +141,9 @@ static void test_claimed_sizes(void) {
     char bad[4096], cmd[8192], out[8192];
     snprintf(bad, sizeof bad, "%s/determinism_claims.h5", FEED_TEST_WORKDIR);
     struct { hsize_t n, h, w; int deflate, written; const char *needle; } cases[] = {
-        {100000000, 0, 0, 0, 1, "/train/images claims 76800000000 bytes but the file stores 12288 bytes of it"},
-        {100000000, 0, 0, 1, 1, "(more than any deflate ratio allows)"},
-        {100000000, 0, 0, 0, 0, "/train/images holds no data (its shape says 76800000000 bytes)"},
+        {100000000, 0, 0, 0, 1, "/train/images declares 76800000000 values but the file does not hold them all"},
+        {100000000, 0, 0, 1, 1, "/train/images declares 76800000000 values but the file does not hold them all"},
+        {100000000, 0, 0, 0, 0, "/train/images declares 76800000000 values but the file does not hold them all"},
         {1, 20000, 20000, 0, 0, "has shape 1x20000x20000x3 (N >= 1, 1 <= H, W <= 4096"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

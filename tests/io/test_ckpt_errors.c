@@ -255,8 +255,8 @@ static void bad_files(void) {
     EXPECT(H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, row) >= 0);
     H5Sclose(mem), H5Dclose(d), H5Pclose(dcpl), H5Sclose(space), H5Fclose(f);
     p.path = claims;
-    expect_error("shape beyond the stored bytes", do_open, &p, 2, "tensor 'model/huge' claims 400000000000 bytes",
-                 "the file stores 4000 bytes of it", claims, NULL);
+    expect_error("shape beyond the stored bytes", do_open, &p, 2, "tensor 'model/huge'",
+                 "is not stored in full in the file", claims, NULL);
     free(claims);
     free(text);
     free(cut);
