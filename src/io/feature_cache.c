@@ -1,6 +1,7 @@
 /* feature_cache.c - what a feature cache is (feature_cache.h): its spec, its blocks, checking
  * a stored cache against the spec a student expects, and reading rows. Writing is in
  * feature_cache_write.c. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,47 @@ int cache_spec_mismatch(const feed_cache_spec *have, const feed_cache_spec *want
 
 /* ---- reading ---- */
 
+/* The chunk addresses of an uncompressed row dataset; false when they cannot all be had (then
+ * rows are read through HDF5). */
+static bool map_rows(hid_t d, int64_t views, int64_t n, size_t row_bytes, row_map *m) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[5];
+    int rank = dcpl >= 0 ? H5Pget_chunk(dcpl, 5, chunk) : -1;
+    int filters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (rank < 2 || filters != 0 || chunk[0] != 1) return false;
+    m->rows_per_chunk = (int64_t)chunk[1];
+    m->chunks_per_view = (n + m->rows_per_chunk - 1) / m->rows_per_chunk;
+    m->row_bytes = row_bytes;
+    m->addr = feed_xmalloc(sizeof(haddr_t) * (size_t)(views * m->chunks_per_view), "cache chunk addresses");
+    for (int64_t v = 0; v < views; v++)
+        for (int64_t j = 0; j < m->chunks_per_view; j++) {
+            hsize_t offset[5] = {(hsize_t)v, (hsize_t)(j * m->rows_per_chunk), 0, 0, 0}, size = 0;
+            unsigned mask = 0;
+            haddr_t addr = HADDR_UNDEF;
+            if (H5Dget_chunk_info_by_coord(d, offset, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
+                size < (hsize_t)(m->rows_per_chunk * (int64_t)row_bytes)) {
+                free(m->addr), m->addr = NULL;
+                return false;
+            }
+            m->addr[v * m->chunks_per_view + j] = addr;
+        }
+    return true;
+}
+
+/* Row `row` of view v with one pread; false on a short read or an I/O error. */
+static bool pread_row(int fd, const row_map *m, int v, int64_t row, void *dst) {
+    off_t at = (off_t)(m->addr[v * m->chunks_per_view + row / m->rows_per_chunk] +
+                       (haddr_t)(row % m->rows_per_chunk) * m->row_bytes);
+    char *p = dst;
+    for (size_t left = m->row_bytes; left > 0;) {
+        ssize_t got = pread(fd, p, left, at);
+        if (got <= 0) return false;
+        p += got, at += got, left -= (size_t)got;
+    }
+    return true;
+}
+
 static noreturn void refuse(const char *path, const char *role, const char *hint, const char *what) {
     FEED_INPUT_ERROR(hint, "%s: feature cache %s %s", role, path, what);
 }
@@ -301,6 +343,15 @@ feed_cache *feed_cache_open(const char *path, const feed_cache_spec *expect, con
     for (int64_t r = 1; r < c->spec.n_samples; r++)
         if (c->samples[r] <= c->samples[r - 1]) refuse(path, role, "write the cache again", "has a damaged /samples");
 
+    /* direct row reads: the file's descriptor (sec2 driver) and every chunk's address */
+    c->fd = -1;
+    void *handle = NULL;
+    size_t esize = feed_wire_dtype_size((feed_wire_dtype)c->spec.dtype);
+    bool direct = !c->spec.compress && H5Fget_vfd_handle(c->file, H5P_DEFAULT, &handle) >= 0 && handle &&
+                  map_rows(c->augment, c->spec.views, c->spec.n_samples, 3 * sizeof(int32_t), &c->aug_map);
+    for (int i = 0; direct && i < c->n_blocks; i++)
+        direct = map_rows(c->dset[i], c->spec.views, c->spec.n_samples, c->block[i].elems * esize, &c->map[i]);
+    if (direct) c->fd = *(int *)handle;
     /* the student's payload: its blocks taken from the stored ones of the same name */
     feed_teacher_layout want = c->spec.layout;
     want.outputs = expect->layout.outputs;
@@ -351,7 +402,31 @@ static hid_t rows_space(hid_t d, int v, const int64_t *rows, const int *order, i
     return fs;
 }
 
+/* The direct path of feed_cache_read_rows: one pread per row and output. */
+static bool pread_rows(feed_cache *c, int v, const int64_t *rows, int n, float *payload, int32_t *aug) {
+    size_t B = (size_t)c->want_batch;
+    for (int i = 0; i < c->n_want; i++) {
+        const cache_block *w = &c->want[i];
+        const row_map *m = &c->map[c->want_from[i]];
+        for (int j = 0; j < n; j++) {
+            float *dst = payload + w->offset * B + (size_t)j * w->elems;
+            void *into = c->spec.dtype == FEED_WIRE_FP32 ? (void *)dst : c->rows_buf;
+            if (!pread_row(c->fd, m, v, rows[j], into)) return false;
+            if (c->spec.dtype != FEED_WIRE_FP32) feed_wire_decode((feed_wire_dtype)c->spec.dtype, c->rows_buf, dst, w->elems);
+        }
+    }
+    for (int j = 0; j < n; j++)
+        if (!pread_row(c->fd, &c->aug_map, v, rows[j], aug + 3 * j)) return false;
+    return true;
+}
+
 void feed_cache_read_rows(feed_cache *c, int v, const int64_t *rows, int n, float *payload, int32_t *aug) {
+    if (c->fd >= 0) {
+        if (!pread_rows(c, v, rows, n, payload, aug))
+            FEED_FAIL("the file is damaged or the disk failed: write the cache again",
+                      "feature cache %s: cannot read the rows of view %d: %s", c->path, v, strerror(errno));
+        return;
+    }
     /* one read per dataset: the rows in file order into a scratch buffer, then to their slots */
     for (int j = 0; j < n; j++) c->order[j] = j;
     for (int j = 1; j < n; j++) /* insertion sort by row: n is one minibatch */
@@ -393,6 +468,8 @@ void feed_cache_close(feed_cache *c) {
     if (c->augment > 0) H5Dclose(c->augment);
     if (c->spec.dtype == FEED_WIRE_FP16 && c->file_type > 0) H5Tclose(c->file_type);
     if (c->file > 0) H5Fclose(c->file);
+    for (int i = 0; i < CACHE_MAX_BLOCKS; i++) free(c->map[i].addr);
+    free(c->aug_map.addr);
     free(c->path), free(c->partial), free(c->samples), free(c->rows_buf), free(c->aug_buf), free(c->order);
     free(c->wire), free(c);
 }

@@ -21,6 +21,14 @@ typedef struct {
 /* The blocks a layout's payload holds, in payload order; returns their count. */
 int cache_blocks_of(const feed_teacher_layout *l, cache_block *b);
 
+/* Where the rows of an uncompressed (V, N, row...) dataset lie in the file: chunk j of view v
+ * holds rows j*rows_per_chunk ..; a row is read with one pread (no HDF5 call per row). */
+typedef struct {
+    int64_t rows_per_chunk, chunks_per_view;
+    size_t row_bytes;
+    haddr_t *addr; /* [V * chunks_per_view] */
+} row_map;
+
 struct feed_cache {
     char *path;              /* final name */
     char *partial;           /* path.partial (writing) */
@@ -38,6 +46,8 @@ struct feed_cache {
     void *rows_buf;          /* a minibatch of rows of the largest block, stored dtype */
     int32_t *aug_buf;        /* (B, 3) */
     int *order;              /* (B) minibatch slots in increasing row order */
+    int fd;                  /* the file's descriptor for direct row reads, -1: read through HDF5 */
+    row_map map[CACHE_MAX_BLOCKS], aug_map;
     void *wire;              /* writing: n rows of the largest block, stored dtype */
     size_t wire_cap;
     char error[1200];        /* the last failed write (feed_cache_error) */
