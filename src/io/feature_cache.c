@@ -471,5 +471,5 @@ void feed_cache_close(feed_cache *c) {
     for (int i = 0; i < CACHE_MAX_BLOCKS; i++) free(c->map[i].addr);
     free(c->aug_map.addr);
     free(c->path), free(c->partial), free(c->samples), free(c->rows_buf), free(c->aug_buf), free(c->order);
-    free(c->wire), free(c);
+    free(c->wire), free(c->pad), free(c);
 }

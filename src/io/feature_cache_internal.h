@@ -51,6 +51,8 @@ struct feed_cache {
     void *wire;              /* writing: n rows of the largest block, stored dtype */
     size_t wire_cap;
     char error[1200];        /* the last failed write (feed_cache_error) */
+    void *pad;               /* writing: one zero-padded last chunk */
+    size_t pad_cap;
 };
 
 /* The HDF5 file and memory types of a stored dtype (fp16: IEEE half as h5py's float16,

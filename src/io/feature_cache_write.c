@@ -64,9 +64,18 @@ static void put_spec(feed_cache *c) {
 static hid_t create_rows(feed_cache *c, const char *name, hid_t type, int row_rank, const hsize_t *row_dims,
                          size_t row_bytes, bool compress) {
     hsize_t dims[5] = {(hsize_t)c->spec.views, (hsize_t)c->spec.n_samples}, chunk[5] = {1, 1};
+    /* rows per chunk: near the target, at most N, and dividing the batch, so that a
+       minibatch (rows s*B ..) is whole chunks written directly (feed_cache_write_rows) */
     size_t target = compress ? 16384 : 262144;
-    hsize_t rows = row_bytes >= target ? 1 : target / row_bytes;
-    chunk[1] = rows < dims[1] ? rows : dims[1];
+    hsize_t most = row_bytes >= target ? 1 : target / row_bytes, B = (hsize_t)c->spec.layout.batch;
+    if (most > dims[1]) most = dims[1];
+    hsize_t rows = 1;
+    for (hsize_t r = most; r >= 1; r--)
+        if (B % r == 0) {
+            rows = r;
+            break;
+        }
+    chunk[1] = rows;
     for (int i = 0; i < row_rank; i++) dims[2 + i] = chunk[2 + i] = row_dims[i];
     hid_t sp = H5Screate_simple(2 + row_rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -170,8 +179,41 @@ static int write_slab(feed_cache *c, hid_t d, int row_rank, const hsize_t *row_d
     return 0;
 }
 
+/* Rows row0 .. row0+n-1 (stored bytes, row_bytes each) as whole chunks of R rows with
+ * H5Dwrite_chunk, bypassing HDF5's chunk cache and selections; the last chunk of the data
+ * set is padded with zeros. Returns 1 when done, 0 when the layout does not allow it. */
+static int write_chunks(feed_cache *c, hid_t d, int row_rank, int v, int64_t row0, int n, size_t row_bytes,
+                        const void *data, const char *name) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[5];
+    int rank = H5Pget_chunk(dcpl, 5, chunk), filters = H5Pget_nfilters(dcpl);
+    H5Pclose(dcpl);
+    int64_t R = (int64_t)chunk[1];
+    if (rank != 2 + row_rank || filters != 0 || row0 % R != 0 || (n % R != 0 && row0 + n != c->spec.n_samples))
+        return 0;
+    size_t bytes = (size_t)R * row_bytes;
+    for (int64_t r = 0; r < n; r += R) {
+        const void *src = (const char *)data + (size_t)r * row_bytes;
+        if (r + R > n) { /* the data set's last chunk: rows past N are zeros */
+            if (c->pad_cap < bytes) {
+                free(c->pad);
+                c->pad = feed_xmalloc(bytes, "cache chunk");
+                c->pad_cap = bytes;
+            }
+            memset(c->pad, 0, bytes);
+            memcpy(c->pad, src, (size_t)(n - r) * row_bytes);
+            src = c->pad;
+        }
+        hsize_t offset[5] = {(hsize_t)v, (hsize_t)(row0 + r), 0, 0, 0};
+        if (H5Dwrite_chunk(d, H5P_DEFAULT, 0, offset, bytes, src) < 0)
+            return write_error(c, feed_fmt("writing rows %lld..%lld of view %d of /%s", (long long)(row0 + r),
+                                           (long long)(row0 + r + R - 1), v, name));
+    }
+    return 1;
+}
+
 int feed_cache_write_rows(feed_cache *c, int v, int64_t row0, int n, const float *payload, const int32_t *augment) {
-    size_t B = (size_t)c->spec.layout.batch;
+    size_t B = (size_t)c->spec.layout.batch, esize = feed_wire_dtype_size((feed_wire_dtype)c->spec.dtype);
     h5_quiet q;
     h5_quiet_begin(&q);
     int st = 0;
@@ -183,10 +225,15 @@ int feed_cache_write_rows(feed_cache *c, int v, int64_t row0, int n, const float
             feed_wire_encode((feed_wire_dtype)c->spec.dtype, rows, c->wire, (size_t)n * b->elems);
             data = c->wire;
         }
-        if (st == 0) st = write_slab(c, c->dset[i], b->rank, b->dims, v, row0, n, c->mem_type, data, b->name);
+        int direct = st == 0 ? write_chunks(c, c->dset[i], b->rank, v, row0, n, b->elems * esize, data, b->name) : 0;
+        if (direct < 0) st = -1;
+        else if (direct == 0 && st == 0) st = write_slab(c, c->dset[i], b->rank, b->dims, v, row0, n, c->mem_type, data, b->name);
     }
     hsize_t three = 3;
-    if (st == 0) st = write_slab(c, c->augment, 1, &three, v, row0, n, H5T_NATIVE_INT32, augment, "augment");
+    int direct = st == 0 ? write_chunks(c, c->augment, 1, v, row0, n, 3 * sizeof(int32_t), augment, "augment") : 0;
+    if (direct < 0) st = -1;
+    else if (direct == 0 && st == 0)
+        st = write_slab(c, c->augment, 1, &three, v, row0, n, H5T_NATIVE_INT32, augment, "augment");
     h5_quiet_end(&q);
     return st;
 }
