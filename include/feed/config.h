@@ -222,6 +222,8 @@ int feed_edit_distance(const char *a, const char *b);
 double feed_cfg_ce_weight(const feed_config *cfg);
 /* The terms the student learns with: sfeed.terms in run.mode = sfeed, else distill.terms. */
 const feed_int_list *feed_cfg_terms(const feed_config *cfg);
+/* The folder a job writes and locks: cache.dir for run.mode = cache, run.dir otherwise. */
+const char *feed_cfg_job_folder(const feed_config *cfg);
 /* 1 if those terms hold term `id` (enum feed_term_id). */
 bool feed_cfg_has_term(const feed_config *cfg, int id);
 

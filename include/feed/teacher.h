@@ -27,6 +27,11 @@ feed_net *feed_teacher_load_net(const char *path, const feed_dataset *ds, const 
 /* The layout of a teacher network's outputs (its "final", "layer<s>" taps and logits);
  * factor_c is FT's factor width (0 without FEED_OUT_FACTOR). */
 feed_teacher_layout feed_teacher_layout_of(feed_net *net, int outputs, int factor_c);
+/* Teacher n (0-based) of distill.teachers: the layout of its `outputs` on batches of `batch`,
+ * from its checkpoint alone (FT's factor width from ft.rate; no paraphraser built): what
+ * --check reports and what a feature cache is matched against. */
+feed_teacher_layout feed_teacher_layout_from_file(const feed_config *cfg, int n, const feed_dataset *ds, int outputs,
+                                                  int batch);
 
 /* Teacher n (0-based) of distill.teachers computing `outputs` (FEED_OUT_* mask); FT's
  * paraphraser is loaded or trained here (paraphraser.h). */

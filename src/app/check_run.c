@@ -37,8 +37,10 @@ static void print_shell_word(const char *w) {
 
 void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
     char lock_why[1200];
-    if (feed_run_lock_probe(cfg->run.dir, lock_why, sizeof lock_why) != 0)
-        FEED_INPUT_ERROR("give this run another run.dir, or wait for the other run to end", "%s", lock_why);
+    if (feed_run_lock_probe(feed_cfg_job_folder(cfg), lock_why, sizeof lock_why) != 0)
+        FEED_INPUT_ERROR(cfg->run.mode == FEED_MODE_CACHE ? "give this job another cache.dir, or wait for the other to end"
+                                                          : "give this run another run.dir, or wait for the other run to end",
+                         "%s", lock_why);
     feed_dataset *ds = feed_dataset_open(cfg->data.path);
     printf("data     %s: %s, %d classes, %dx%dx%d images, %lld train / %lld test\n", cfg->data.path,
            ds->name, ds->num_classes, ds->channels, ds->height, ds->width,

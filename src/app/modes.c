@@ -1,5 +1,6 @@
 /* modes.c - the table of modes (from mode_list.h), the rank-count check and the dispatch. */
 #include <mpi.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "feed/check.h"
@@ -43,19 +44,24 @@ int feed_ranks_sfeed(const feed_config *cfg, char *why, size_t cap) {
     return k + 1;
 }
 
-/* World rank 0 holds run.dir's lock for the whole job (include/feed/run_lock.h); when another
- * run holds it, every rank ends with one message and nothing in the folder touched. */
-static void lock_run_dir(const feed_run_ctx *ctx) {
+/* World rank 0 holds the lock of the folder the job writes (include/feed/run_lock.h) for the
+ * whole job: run.dir, or cache.dir for a cache job; when another job holds it, every rank
+ * ends with one message and nothing in the folder touched. */
+static void lock_job_folder(const feed_run_ctx *ctx) {
+    const feed_config *cfg = ctx->cfg;
+    bool cache = cfg->run.mode == FEED_MODE_CACHE;
+    const char *dir = feed_cfg_job_folder(cfg);
     char why[1200] = "", previous[512] = "";
     int ok = 1;
     if (ctx->rank == 0) {
-        ok = feed_run_lock(ctx->cfg->run.dir, why, sizeof why, previous, sizeof previous) == 0;
+        ok = feed_run_lock(dir, why, sizeof why, previous, sizeof previous) == 0;
         if (!ok) {
-            fprintf(stderr, "feed_mpi: error: %s\n  hint: wait for it to end, or give this run another run.dir\n", why);
+            fprintf(stderr, "feed_mpi: error: %s\n  hint: wait for it to end, or give this %s\n", why,
+                    cache ? "job another cache.dir" : "run another run.dir");
             fflush(stderr);
         } else if (*previous) {
-            printf("note: %s/.feed_mpi.lock names an earlier run that did not end normally (%s): taken over\n",
-                   ctx->cfg->run.dir, previous);
+            printf("note: %s/.feed_mpi.lock names an earlier run that did not end normally (%s): taken over\n", dir,
+                   previous);
             fflush(stdout);
         }
     }
@@ -83,6 +89,6 @@ int feed_run_mode(const feed_run_ctx *ctx) {
         }
         feed_exit_collective(FEED_EXIT_USAGE);
     }
-    if (m != FEED_MODE_CACHE) lock_run_dir(ctx); /* a cache job writes (and locks) cache.dir only */
+    lock_job_folder(ctx);
     return mode->run(ctx);
 }

@@ -36,6 +36,10 @@ static int parse_ce_weight(const char *text, double *w) {
     return 0;
 }
 
+const char *feed_cfg_job_folder(const feed_config *cfg) {
+    return cfg->run.mode == FEED_MODE_CACHE ? cfg->cache.dir : cfg->run.dir;
+}
+
 const feed_int_list *feed_cfg_terms(const feed_config *cfg) {
     return cfg->run.mode == FEED_MODE_SFEED ? &cfg->sfeed.terms : &cfg->distill.terms;
 }

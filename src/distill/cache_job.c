@@ -18,7 +18,6 @@
 #include "feed/feature_cache.h"
 #include "feed/feature_transport.h"
 #include "feed/metrics.h"
-#include "feed/run_lock.h"
 #include "feed/signals.h"
 #include "feed/teacher.h"
 #include "feed/train.h"
@@ -221,21 +220,8 @@ static bool write_teacher(job *J, int k, int rank) {
     return !stopped;
 }
 
-static void lock_cache_dir(const feed_run_ctx *ctx) {
-    char why[1200] = "", previous[512] = "";
-    int ok = 1;
-    if (ctx->rank == 0) {
-        feed_ckpt_dir_create(ctx->cfg->cache.dir);
-        ok = feed_run_lock(ctx->cfg->cache.dir, why, sizeof why, previous, sizeof previous) == 0;
-        if (!ok) fprintf(stderr, "feed_mpi: error: %s\n  hint: one cache job per cache.dir at a time\n", why);
-    }
-    CHECK_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD));
-    if (!ok) feed_exit_collective(FEED_EXIT_USAGE);
-}
-
 int feed_cache_rank(const feed_run_ctx *ctx) {
     const feed_config *cfg = ctx->cfg;
-    lock_cache_dir(ctx);
     feed_signals_install();
     job J = {.cfg = cfg, .B = cfg->train.batch, .outputs = feed_terms_outputs(cfg)};
     J.ds = feed_dataset_open(cfg->data.path);
@@ -270,12 +256,7 @@ void feed_cache_check(const feed_config *cfg, const feed_dataset *ds, const feed
     feed_loader_selected(ld, &n);
     uint64_t total = 0;
     for (int k = 0; k < cfg->distill.teachers.n; k++) {
-        feed_net *net = feed_teacher_load_net(cfg->distill.teachers.v[k], ds, cfg->data.path, 1);
-        int d[4];
-        feed_net_tap(net, "final", d);
-        int factor_c = (int)(cfg->ft.rate * d[1] + 0.5);
-        feed_teacher_layout l = feed_teacher_layout_of(net, outputs, factor_c < 1 ? 1 : factor_c);
-        l.batch = cfg->train.batch;
+        feed_teacher_layout l = feed_teacher_layout_from_file(cfg, k, ds, outputs, cfg->train.batch);
         feed_cache_spec spec = feed_cache_spec_of(cfg, k, ds, &l, n);
         char *path = feed_cache_path(cfg, k), what[256], partial[4200];
         snprintf(partial, sizeof partial, "%s.partial", path);
@@ -288,7 +269,6 @@ void feed_cache_check(const feed_config *cfg, const feed_dataset *ds, const feed
                feed_wire_dtype_name((feed_wire_dtype)cfg->cache.dtype), (double)feed_cache_bytes(&spec) / 1e6);
         total += feed_cache_bytes(&spec);
         free(path);
-        feed_net_free(net);
     }
     printf("cache    total %.1f MB in %s (%.1f KB per sample and view)\n", (double)total / 1e6, cfg->cache.dir,
            n ? (double)total / 1e3 / (double)n / cfg->cache.views : 0);

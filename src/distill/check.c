@@ -56,18 +56,16 @@ void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const fe
     feed_teacher_layout *layouts = feed_xcalloc((size_t)N, sizeof *layouts, "teacher layouts");
     for (int k = 0; k < N; k++) {
         const char *path = cfg->distill.teachers.v[k];
-        feed_net *net = feed_teacher_load_net(path, ds, cfg->data.path, 1);
-        int d[4];
-        feed_net_tap(net, "final", d);
-        int factor_c = (int)lround(cfg->ft.rate * d[1]);
-        layouts[k] = feed_teacher_layout_of(net, outputs, factor_c < 1 ? 1 : factor_c);
+        layouts[k] = feed_teacher_layout_from_file(cfg, k, ds, outputs, 1);
+        const feed_teacher_layout *l = &layouts[k];
         char what[256];
-        size_t floats = feed_teacher_payload_elems(&layouts[k]);
+        size_t floats = feed_teacher_payload_elems(l);
         printf("teacher  %d: %s, final map %dx%dx%d; sends %s (%.2f MB per step of %d images, %s)\n", k + 1, path,
-               d[1], d[2], d[3], feed_teacher_outputs_str(&layouts[k], what, sizeof what),
+               l->final_c, l->final_h, l->final_w, feed_teacher_outputs_str(l, what, sizeof what),
                (double)floats * cfg->train.batch * feed_wire_dtype_size((feed_wire_dtype)cfg->transport.dtype) / 1e6,
                cfg->train.batch, feed_wire_dtype_name((feed_wire_dtype)cfg->transport.dtype));
         if (outputs & FEED_OUT_FACTOR) {
+            feed_net *net = feed_teacher_load_net(path, ds, cfg->data.path, 1);
             char *pp = feed_paraphraser_path(cfg, k);
             if (feed_paraphraser_check(cfg, k, net))
                 printf("           paraphraser %s exists and fits: reused\n", pp);
@@ -75,8 +73,8 @@ void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const fe
                 printf("           paraphraser %s: trained first (%d epochs), then reused\n", pp,
                        cfg->ft.paraphraser_epochs);
             free(pp);
+            feed_net_free(net);
         }
-        feed_net_free(net);
     }
     if (cfg->distill.source == FEED_SOURCE_CACHE) { /* every cache checked as the run checks it */
         feed_source_destroy(feed_source_cache_create(cfg, outputs, cfg->train.batch));

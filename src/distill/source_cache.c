@@ -139,8 +139,9 @@ static void cache_destroy(feed_teacher_source *s) {
 
 static const feed_teacher_source_ops cache_ops = {cache_start, cache_get, cache_release, cache_finish, cache_destroy};
 
-/* Every sample the student trains on has a row in cache c. */
-static void map_rows(cache_source *p, feed_cache *c, int k) {
+/* Maps file indices to cache rows (the first cache's; all caches of a job hold the same
+ * samples, as checked here) and checks that every sample the student trains on has a row in c. */
+static void check_samples_cached(cache_source *p, feed_cache *c, int k) {
     int64_t n_cached = 0, n_sel = 0, total = p->ds->split[FEED_SPLIT_TRAIN].n;
     const int64_t *cached = feed_cache_samples(c, &n_cached);
     if (!p->row_of) {
@@ -179,20 +180,14 @@ feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int output
     p->payload[1] = feed_xcalloc((size_t)n, sizeof(float *), "payloads");
     for (int k = 0; k < n; k++) {
         /* what this job expects of teacher k's cache: its layout from the checkpoint itself */
-        feed_net *net = feed_teacher_load_net(cfg->distill.teachers.v[k], p->ds, cfg->data.path, 1);
-        int d[4];
-        feed_net_tap(net, "final", d);
-        int factor_c = (int)(cfg->ft.rate * d[1] + 0.5);
-        p->base.layouts[k] = feed_teacher_layout_of(net, outputs, factor_c < 1 ? 1 : factor_c);
-        p->base.layouts[k].batch = batch;
-        feed_net_free(net);
+        p->base.layouts[k] = feed_teacher_layout_from_file(cfg, k, p->ds, outputs, batch);
         int64_t n_sel = 0;
         feed_loader_selected(p->ld, &n_sel);
         feed_cache_spec want = feed_cache_spec_of(cfg, k, p->ds, &p->base.layouts[k], n_sel);
         char *path = feed_cache_path(cfg, k);
         p->cache[k] = feed_cache_open(path, &want, feed_fmt("teacher %d (%s)", k + 1, cfg->distill.teachers.v[k]));
         free(path);
-        map_rows(p, p->cache[k], k);
+        check_samples_cached(p, p->cache[k], k);
         size_t floats = feed_teacher_payload_elems(&p->base.layouts[k]);
         p->payload[0][k] = feed_xaligned(floats * sizeof(float), "teacher payload");
         p->payload[1][k] = feed_xaligned(floats * sizeof(float), "teacher payload");

@@ -40,6 +40,18 @@ feed_teacher_layout feed_teacher_layout_of(feed_net *net, int outputs, int facto
     return l;
 }
 
+feed_teacher_layout feed_teacher_layout_from_file(const feed_config *cfg, int n, const feed_dataset *ds, int outputs,
+                                                  int batch) {
+    feed_net *net = feed_teacher_load_net(cfg->distill.teachers.v[n], ds, cfg->data.path, 1);
+    int d[4];
+    feed_net_tap(net, "final", d);
+    int factor_c = (int)lround(cfg->ft.rate * d[1]);
+    feed_teacher_layout l = feed_teacher_layout_of(net, outputs, factor_c < 1 ? 1 : factor_c);
+    l.batch = batch;
+    feed_net_free(net);
+    return l;
+}
+
 feed_teacher *feed_teacher_open(const feed_config *cfg, int n, const feed_dataset *ds, int outputs, int batch) {
     feed_teacher *t = feed_xcalloc(1, sizeof *t, "teacher");
     t->net = feed_teacher_load_net(cfg->distill.teachers.v[n], ds, cfg->data.path, batch);

@@ -51,6 +51,7 @@ struct feed_cache {
     void *wire;              /* writing: n rows of the largest block, stored dtype */
     size_t wire_cap;
     char error[1200];        /* the last failed write (feed_cache_error) */
+    int64_t chunk_rows[CACHE_MAX_BLOCKS], aug_chunk_rows; /* writing: rows per chunk, 0: no direct writes */
     void *pad;               /* writing: one zero-padded last chunk */
     size_t pad_cap;
 };

@@ -103,6 +103,16 @@ static void create_datasets(feed_cache *c, const int64_t *samples, bool compress
     H5Dclose(d), H5Sclose(sp);
 }
 
+/* Rows per chunk of a row dataset that takes direct chunk writes (unfiltered), or 0. Asked
+ * once when the file is created or reopened, not per write. */
+static int64_t direct_rows(hid_t d) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t chunk[5];
+    int rank = H5Pget_chunk(dcpl, 5, chunk), filters = H5Pget_nfilters(dcpl);
+    H5Pclose(dcpl);
+    return rank >= 2 && filters == 0 && chunk[0] == 1 ? (int64_t)chunk[1] : 0;
+}
+
 /* An unfinished file of an earlier run with the same spec and samples: reopened, *rows_done its
  * progress. Anything else there is removed (it is only ever a .partial). */
 static bool try_resume(feed_cache *c, const int64_t *samples, int64_t *rows_done) {
@@ -155,6 +165,8 @@ feed_cache *feed_cache_create(const char *path, const feed_cache_spec *spec, con
         create_datasets(c, samples, spec->compress);
         if (H5Fflush(c->file, H5F_SCOPE_GLOBAL) < 0) write_failed(c, "flushing");
     }
+    for (int i = 0; i < c->n_blocks; i++) c->chunk_rows[i] = direct_rows(c->dset[i]);
+    c->aug_chunk_rows = direct_rows(c->augment);
     h5_quiet_end(&q);
     size_t largest = 0;
     for (int i = 0; i < c->n_blocks; i++)
@@ -182,15 +194,9 @@ static int write_slab(feed_cache *c, hid_t d, int row_rank, const hsize_t *row_d
 /* Rows row0 .. row0+n-1 (stored bytes, row_bytes each) as whole chunks of R rows with
  * H5Dwrite_chunk, bypassing HDF5's chunk cache and selections; the last chunk of the data
  * set is padded with zeros. Returns 1 when done, 0 when the layout does not allow it. */
-static int write_chunks(feed_cache *c, hid_t d, int row_rank, int v, int64_t row0, int n, size_t row_bytes,
+static int write_chunks(feed_cache *c, hid_t d, int64_t R, int v, int64_t row0, int n, size_t row_bytes,
                         const void *data, const char *name) {
-    hid_t dcpl = H5Dget_create_plist(d);
-    hsize_t chunk[5];
-    int rank = H5Pget_chunk(dcpl, 5, chunk), filters = H5Pget_nfilters(dcpl);
-    H5Pclose(dcpl);
-    int64_t R = (int64_t)chunk[1];
-    if (rank != 2 + row_rank || filters != 0 || row0 % R != 0 || (n % R != 0 && row0 + n != c->spec.n_samples))
-        return 0;
+    if (R < 1 || row0 % R != 0 || (n % R != 0 && row0 + n != c->spec.n_samples)) return 0;
     size_t bytes = (size_t)R * row_bytes;
     for (int64_t r = 0; r < n; r += R) {
         const void *src = (const char *)data + (size_t)r * row_bytes;
@@ -225,12 +231,15 @@ int feed_cache_write_rows(feed_cache *c, int v, int64_t row0, int n, const float
             feed_wire_encode((feed_wire_dtype)c->spec.dtype, rows, c->wire, (size_t)n * b->elems);
             data = c->wire;
         }
-        int direct = st == 0 ? write_chunks(c, c->dset[i], b->rank, v, row0, n, b->elems * esize, data, b->name) : 0;
+        int direct = st == 0 ? write_chunks(c, c->dset[i], c->chunk_rows[i], v, row0, n, b->elems * esize, data, b->name)
+                             : 0;
         if (direct < 0) st = -1;
         else if (direct == 0 && st == 0) st = write_slab(c, c->dset[i], b->rank, b->dims, v, row0, n, c->mem_type, data, b->name);
     }
     hsize_t three = 3;
-    int direct = st == 0 ? write_chunks(c, c->augment, 1, v, row0, n, 3 * sizeof(int32_t), augment, "augment") : 0;
+    int direct = st == 0 ? write_chunks(c, c->augment, c->aug_chunk_rows, v, row0, n, 3 * sizeof(int32_t), augment,
+                                        "augment")
+                         : 0;
     if (direct < 0) st = -1;
     else if (direct == 0 && st == 0)
         st = write_slab(c, c->augment, 1, &three, v, row0, n, H5T_NATIVE_INT32, augment, "augment");
