@@ -3,7 +3,7 @@
 
     /usr/bin/python3 tools/torch_eval.py --data D.h5 CHECKPOINT.h5 [--json]
 
-Builds the reference model of tools/torch_models.py named by the checkpoint's `model_name`
+Builds the reference model of tools/torch_models.py named by the checkpoint's `arch`
 attribute, loads /model/<key> as its state_dict ('/' -> '.'), normalises the data set's test
 split with the file's per-channel mean/std exactly as feed_mpi's loader does, and prints the
 test error. Agreement with `feed_mpi eval` proves the checkpoint format.
@@ -44,7 +44,8 @@ def main():
         labels = f["test/labels"][()].astype(np.int64)
         mean = np.asarray(f.attrs["mean"], dtype=np.float32)
         std = np.asarray(f.attrs["std"], dtype=np.float32)
-    model = build_model(str(attrs["model_name"]), int(attrs["in_channels"]), int(attrs["num_classes"]))
+    arch = str(attrs["arch"])
+    model = build_model(arch, int(attrs["in_channels"]), int(attrs["num_classes"]))
     model.load_state_dict(state, strict=True)  # every key, exact shapes
     model.eval()
     # (x/255 - mean) / std in float32, the loader's formula
@@ -59,10 +60,10 @@ def main():
             loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
     n = len(labels)
     if a.json:
-        print(json.dumps({"path": a.checkpoint, "model_name": str(attrs["model_name"]), "samples": n,
+        print(json.dumps({"path": a.checkpoint, "arch": arch, "samples": n,
                           "errors": errors, "error": errors / n, "loss": loss_sum / n}))
     else:
-        print(f"{a.checkpoint}: {attrs['model_name']} test error {100 * errors / n:.2f}% "
+        print(f"{a.checkpoint}: {arch} test error {100 * errors / n:.2f}% "
               f"({errors}/{n}), loss {loss_sum / n:.4f}")
 
 

@@ -45,6 +45,9 @@ int feed_model_parse(const char *name, feed_model_spec *spec);
 const char *feed_model_name(const feed_model_spec *spec, char *buf, size_t cap);
 /* Validate (ends the job with a hint on bad values). */
 void feed_model_check(const feed_model_spec *spec);
+/* The same checks without ending the job: NULL if spec is valid, else a hint, with what is
+ * wrong in msg[cap] (for messages that name the file the spec came from). */
+const char *feed_model_problem(const feed_model_spec *spec, char *msg, size_t cap);
 
 /* The graph of a model (not yet built): callers may add taps or layers before building. */
 feed_nb *feed_model_graph(const feed_model_spec *spec);

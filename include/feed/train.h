@@ -27,10 +27,12 @@
 feed_model_spec feed_model_spec_from_config(const feed_config *cfg, const feed_dataset *ds, int batch);
 /* The network of a spec, parameters initialised from `seed`. */
 feed_net *feed_model_create(const feed_model_spec *spec, uint64_t seed, bool inference_only);
-/* The spec a checkpoint was trained with (root attributes model_name, model_dropout,
- * input_height, input_width, in_channels, num_classes), planned for `batch`. */
-feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch);
-/* Write those attributes. */
+/* The spec a checkpoint was trained with (root attributes arch, model_dropout, input_height,
+ * input_width, in_channels, num_classes), planned for `batch`. A file without input_height /
+ * input_width (one converted from PyTorch) takes height x width, the data set's; 0 makes
+ * them required. */
+feed_model_spec feed_model_spec_from_checkpoint(const feed_ckpt *ck, int batch, int height, int width);
+/* Write model_dropout, input_height and input_width (arch is part of feed_ckpt_meta). */
 void feed_model_put_attrs(feed_ckpt_writer *w, const feed_model_spec *spec);
 /* The inference network (eval mode, BN folded) of checkpoint `path`, planned for `batch`,
  * after checking that it fits data set ds (read from data_path): classes, channels and image

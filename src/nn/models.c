@@ -1,4 +1,5 @@
 /* models.c - model names, validation and dispatch to the per-architecture builders. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,31 +65,47 @@ const char *feed_model_name(const feed_model_spec *s, char *buf, size_t cap) {
     return buf;
 }
 
-void feed_model_check(const feed_model_spec *s) {
-    FEED_CHECK(s->in_channels >= 1 && s->height >= 1 && s->width >= 1 && s->batch >= 1 && s->num_classes >= 1,
-               "set in_channels, height, width, num_classes and batch", "bad model shape %d x %dx%d, %d classes, batch %d",
-               s->in_channels, s->height, s->width, s->num_classes, s->batch);
+/* The first thing wrong with spec (message to msg, hint returned), or NULL. */
+const char *feed_model_problem(const feed_model_spec *s, char *msg, size_t cap) {
+#define PROBLEM(cond, hint, ...)                                                                               \
+    do {                                                                                                       \
+        if (!(cond)) {                                                                                         \
+            snprintf(msg, cap, __VA_ARGS__);                                                                   \
+            return hint;                                                                                       \
+        }                                                                                                      \
+    } while (0)
+    PROBLEM(s->in_channels >= 1 && s->height >= 1 && s->width >= 1 && s->batch >= 1 && s->num_classes >= 1,
+            "set in_channels, height, width, num_classes and batch", "bad model shape %d x %dx%d, %d classes, batch %d",
+            s->in_channels, s->height, s->width, s->num_classes, s->batch);
     switch (s->arch) {
     case FEED_ARCH_RESNET_CIFAR:
-        FEED_CHECK(s->depth >= 8 && (s->depth - 2) % 6 == 0, "CIFAR ResNet depth is 6n+2 (20, 32, 44, 56, 110)",
-                   "resnet depth %d", s->depth);
-        FEED_CHECK(s->shortcut == 'A' || s->shortcut == 'B', "shortcut is A or B", "shortcut '%c'", s->shortcut);
+        PROBLEM(s->depth >= 8 && (s->depth - 2) % 6 == 0, "CIFAR ResNet depth is 6n+2 (20, 32, 44, 56, 110)",
+                "resnet depth %d", s->depth);
+        PROBLEM(s->shortcut == 'A' || s->shortcut == 'B', "shortcut is A or B", "shortcut '%c'", s->shortcut);
         break;
     case FEED_ARCH_WRN:
-        FEED_CHECK(s->depth >= 10 && (s->depth - 4) % 6 == 0, "WRN depth is 6n+4 (10, 16, 28, 40)", "wrn depth %d", s->depth);
-        FEED_CHECK(s->widen >= 1, "widen factor >= 1", "wrn widen %d", s->widen);
-        FEED_CHECK(s->dropout >= 0 && s->dropout < 1, "dropout in [0,1)", "wrn dropout %g", (double)s->dropout);
+        PROBLEM(s->depth >= 10 && (s->depth - 4) % 6 == 0, "WRN depth is 6n+4 (10, 16, 28, 40)", "wrn depth %d", s->depth);
+        PROBLEM(s->widen >= 1, "widen factor >= 1", "wrn widen %d", s->widen);
+        PROBLEM(s->dropout >= 0 && s->dropout < 1, "dropout in [0,1)", "wrn dropout %g", (double)s->dropout);
         break;
     case FEED_ARCH_RESNEXT:
-        FEED_CHECK(s->depth >= 11 && (s->depth - 2) % 9 == 0, "ResNeXt depth is 9m+2 (11, 20, 29)", "resnext depth %d", s->depth);
-        FEED_CHECK(s->cardinality >= 1 && s->base_width >= 1 && s->widen >= 1, "cardinality, base width, widen >= 1",
-                   "resnext %dx%dd w%d", s->cardinality, s->base_width, s->widen);
+        PROBLEM(s->depth >= 11 && (s->depth - 2) % 9 == 0, "ResNeXt depth is 9m+2 (11, 20, 29)", "resnext depth %d", s->depth);
+        PROBLEM(s->cardinality >= 1 && s->base_width >= 1 && s->widen >= 1, "cardinality, base width, widen >= 1",
+                "resnext %dx%dd w%d", s->cardinality, s->base_width, s->widen);
         break;
     case FEED_ARCH_RESNET_IMAGENET:
-        FEED_CHECK(s->depth == 18 || s->depth == 34, "ImageNet ResNet depth is 18 or 34", "resnet depth %d", s->depth);
+        PROBLEM(s->depth == 18 || s->depth == 34, "ImageNet ResNet depth is 18 or 34", "resnet depth %d", s->depth);
         break;
-    default: FEED_FAIL("use feed_model_parse or set spec.arch", "unknown architecture %d", (int)s->arch);
+    default: PROBLEM(false, "use feed_model_parse or set spec.arch", "unknown architecture %d", (int)s->arch);
     }
+#undef PROBLEM
+    return NULL;
+}
+
+void feed_model_check(const feed_model_spec *s) {
+    char msg[256];
+    const char *hint = feed_model_problem(s, msg, sizeof msg);
+    FEED_CHECK(!hint, hint, "%s", msg);
 }
 
 feed_nb *feed_model_graph(const feed_model_spec *s) {

@@ -87,7 +87,7 @@ void fuzz_ckpt_read(const char *path) {
     char arch[64];
     snprintf(arch, sizeof arch, "%s", feed_ckpt_get_meta(g_ck)->arch);
     feed_ckpt_require_model(g_ck, NULL, FUZZ_CKPT_CLASSES, FUZZ_CKPT_CHANNELS);
-    feed_model_spec spec = feed_model_spec_from_checkpoint(g_ck, 1);
+    feed_model_spec spec = feed_model_spec_from_checkpoint(g_ck, 1, FUZZ_CKPT_SIZE, FUZZ_CKPT_SIZE);
     if (spec.height != FUZZ_CKPT_SIZE || spec.width != FUZZ_CKPT_SIZE)
         FEED_INPUT_ERROR("use a data set of the images the model was trained on",
                          "model %s was trained on %dx%d images, the data set has %dx%d", path, spec.height,

@@ -66,7 +66,7 @@ for k in range(2):
         state = {}
         f["model"].visititems(lambda n, o: state.__setitem__(n.replace("/", "."), torch.from_numpy(np.array(o[()])))
                               if isinstance(o, h5py.Dataset) else None)
-        name = f.attrs["model_name"]
+        name = f.attrs["arch"]
     m = build_model(name if isinstance(name, str) else name.decode(), 1, 10)
     m.load_state_dict(state)
     m.eval()
