@@ -57,6 +57,16 @@ if(NOT ZLIB_FOUND)
   feed_missing("zlib" "zlib1g-dev")
 endif()
 
+# --- libjpeg-turbo and libpng, for `feed_convert imagefolder` ---
+find_package(JPEG QUIET)
+if(NOT JPEG_FOUND)
+  feed_missing("libjpeg (libjpeg-turbo)" "libjpeg-dev")
+endif()
+find_package(PNG QUIET)
+if(NOT PNG_FOUND)
+  feed_missing("libpng" "libpng-dev")
+endif()
+
 find_package(Threads REQUIRED)
 find_package(OpenMP COMPONENTS C QUIET)
 

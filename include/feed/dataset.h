@@ -108,4 +108,23 @@ feed_dataset *feed_read_cifar100(const char *dir, bool coarse, bool progress);
  * gzip-compressed (.gz) or plain. fashion selects the name and the class names. */
 feed_dataset *feed_read_mnist(const char *dir, bool fashion, bool progress);
 
+/* An image folder in torchvision's ImageFolder layout -> a data-set file at `out`, streamed
+ * (memory: the file list and one slab of images). Classes are the sorted names of the
+ * training split's folders; DIR/train + DIR/test (or val) are the splits, or DIR's class
+ * folders (or DIR/train alone) with val_fraction > 0. JPEG and PNG, by content. Every input
+ * problem (no class folders, an empty class, an unreadable or non-image file without
+ * skip_bad, mixed sizes without size) ends the program with exit 2 naming the file; the
+ * output appears atomically or not at all. docs/data.md has the details. */
+typedef struct feed_imagefolder_options {
+    int size;             /* S > 0: Resize(S) + CenterCrop(S) as torchvision (PIL bilinear); 0: keep sizes */
+    int channels;         /* 1 grey, 3 RGB, 0: grey if every image is grey, else RGB */
+    bool skip_bad;        /* skip (and list) unreadable and non-image files instead of refusing */
+    double val_fraction;  /* > 0: hold out this fraction of each class as the test split */
+    uint64_t seed;        /* of the hold-out */
+    const char *test_split; /* the test folder beside train/; NULL: test/ or val/, whichever exists */
+    const char *name;     /* data-set name; NULL: DIR's base name */
+    bool overwrite, progress;
+} feed_imagefolder_options;
+void feed_convert_imagefolder(const char *dir, const char *out, const feed_imagefolder_options *opt);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "feed/check.h"
+#include "dataset_stream.h"
 
 const char *feed_split_name(feed_split split) { return split == FEED_SPLIT_TRAIN ? "train" : "test"; }
 
@@ -71,29 +72,37 @@ void feed_dataset_add_source(feed_dataset *ds, const char *path) {
     feed_sha256_file(path, ds->source_sha256[i]);
 }
 
-/* Exact per-channel statistics: count each byte value, then sum in double. */
+void feed_pixel_hist_add(feed_pixel_hist *h, const uint8_t *p, size_t n) {
+    const int C = h->channels;
+    for (size_t i = 0; i < n; i += (size_t)C)
+        for (int c = 0; c < C; c++) h->count[c][p[i + (size_t)c]]++;
+}
+
+/* Exact: each byte value counted, then summed in double. */
+void feed_pixel_hist_stats(const feed_pixel_hist *h, float *mean_out, float *std_out) {
+    for (int c = 0; c < h->channels; c++) {
+        double sum = 0, sum2 = 0, pixels = 0;
+        for (int v = 0; v < 256; v++) {
+            double x = v / 255.0;
+            pixels += (double)h->count[c][v];
+            sum += (double)h->count[c][v] * x;
+            sum2 += (double)h->count[c][v] * x * x;
+        }
+        double mean = pixels > 0 ? sum / pixels : 0;
+        double var = pixels > 0 ? sum2 / pixels - mean * mean : 0;
+        mean_out[c] = (float)mean;
+        std_out[c] = (float)sqrt(var > 0 ? var : 0);
+    }
+}
+
 void feed_dataset_compute_stats(feed_dataset *ds) {
     const feed_split_data *s = &ds->split[FEED_SPLIT_TRAIN];
     FEED_CHECK(s->n > 0, "the training split is empty", "cannot compute mean/std of %s", ds->name);
-    const int C = ds->channels;
-    uint64_t hist[FEED_MAX_CHANNELS][256];
-    memset(hist, 0, sizeof hist);
-    const size_t pixels = (size_t)s->n * (size_t)ds->height * (size_t)ds->width;
-    const uint8_t *p = s->images;
-    for (size_t i = 0; i < pixels; i++)
-        for (int c = 0; c < C; c++) hist[c][*p++]++;
-    for (int c = 0; c < C; c++) {
-        double sum = 0, sum2 = 0;
-        for (int v = 0; v < 256; v++) {
-            double x = v / 255.0;
-            sum += (double)hist[c][v] * x;
-            sum2 += (double)hist[c][v] * x * x;
-        }
-        double mean = sum / (double)pixels;
-        double var = sum2 / (double)pixels - mean * mean;
-        ds->mean[c] = (float)mean;
-        ds->std[c] = (float)sqrt(var > 0 ? var : 0);
-    }
+    feed_pixel_hist h; /* 8 KB */
+    memset(&h, 0, sizeof h);
+    h.channels = ds->channels;
+    feed_pixel_hist_add(&h, s->images, (size_t)s->n * (size_t)feed_dataset_image_bytes(ds));
+    feed_pixel_hist_stats(&h, ds->mean, ds->std);
 }
 
 int64_t feed_dataset_find_bad_label(const feed_dataset *ds, feed_split split) {
