@@ -36,9 +36,16 @@ def train_resnet20(data, tools, n_train=2000, steps=100, batch=50, seed=0):
     from torch_models import build_model
     torch.manual_seed(seed)
     torch.set_num_threads(1)
+    model = build_model("resnet20", 1, 10)
+    # Trained once per build for the tests that share it: kept beside the data fixture, keyed
+    # by the recipe, written by rename so that tests running side by side never read half.
+    cache = os.path.join(os.path.dirname(os.path.abspath(data)),
+                         f"torch_resnet20_n{n_train}_s{steps}_b{batch}_seed{seed}.pt")
+    if os.path.exists(cache):
+        model.load_state_dict(torch.load(cache))
+        return model.eval()
     x, y = load_split(data, "train")
     x, y = x[:n_train], y[:n_train]
-    model = build_model("resnet20", 1, 10)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(seed)
     model.train()
@@ -47,6 +54,8 @@ def train_resnet20(data, tools, n_train=2000, steps=100, batch=50, seed=0):
         opt.zero_grad()
         F.cross_entropy(model(x[idx]), y[idx]).backward()
         opt.step()
+    torch.save(model.state_dict(), cache + f".{os.getpid()}.tmp")
+    os.replace(cache + f".{os.getpid()}.tmp", cache)
     return model.eval()
 
 
