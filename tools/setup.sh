@@ -45,6 +45,7 @@ packages=(
   libopenmpi-dev openmpi-bin libdnnl-dev libopenblas-dev libhdf5-dev libinih-dev zlib1g-dev
   python3 python3-numpy python3-h5py python3-torch
   dataset-fashion-mnist coreutils procps
+  python3-matplotlib                # tools/plot.py and its test (tests/tools)
   slurm-wlm munge
 )
 # The fuzz part of `test`: clang and its libFuzzer/sanitizer runtimes (docs/fuzzing.md).
