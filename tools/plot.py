@@ -30,6 +30,7 @@ from runinfo import BadInput, group_runs, load_runs, read_jsonl  # noqa: E402
 try:
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, editable
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 except ImportError as e:  # pragma: no cover - depends on the machine
@@ -119,7 +120,8 @@ def draw_runs(ax, panel, groups, mean):
                 continue
             for mi, (xs, ys) in enumerate(curves):
                 ax.plot(xs, ys, color=colour(gi), linestyle=STYLES[mi % len(STYLES)], linewidth=1.4,
-                        marker=marker, markersize=3.5, markevery=max(1, len(xs) // 15))
+                        marker=marker or ("o" if len(xs) == 1 else None),  # one epoch: a dot, not nothing
+                        markersize=3.5, markevery=max(1, len(xs) // 15))
 
 
 def draw_mean(ax, curves, col, marker):
