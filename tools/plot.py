@@ -169,6 +169,15 @@ def teacher_legend(ax, keys):
               framealpha=0.8, handletextpad=0.2, columnspacing=0.8)
 
 
+def sparse_log_label(value, _pos):
+    """Label of a minor tick of a log axis: only 2, 3 and 5 times a power of ten (all of them
+    crowd the top of a decade)."""
+    if value <= 0:
+        return ""
+    lead = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    return f"{value:g}" if any(abs(lead - d) < 1e-6 for d in (2, 3, 5)) else ""
+
+
 def plot_curves(folders, out, mean, wanted, logy, title, dpi):
     """The learning-curve figure of the run folders."""
     series = load_runs(folders)
@@ -194,7 +203,9 @@ def plot_curves(folders, out, mean, wanted, logy, title, dpi):
         if logy and (panel[0].endswith("_error") or panel[0].endswith("_loss")):
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            low, high = ax.get_ylim()
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(sparse_log_label) if high > 10 * low
+                                         else matplotlib.ticker.FormatStrFormatter("%g"))
             ax.tick_params(axis="y", which="both", labelsize=9)
     lax = fig.add_subplot(grid[nrows, :])
     lax.axis("off")
