@@ -39,7 +39,8 @@ case "$build_dir" in /*) ;; *) build_dir="$here/$build_dir" ;; esac
 
 # Build tools, the libraries (the engine's five; libjpeg and libpng for feed_convert
 # imagefolder), the Python reference stack (tests compare against PyTorch and PIL; ONNX and
-# OpenCV check the export of tools/feed2torch.py), the real data set of the main job, what
+# OpenCV check the export of tools/feed2torch.py; matplotlib draws tools/plot.py's
+# figures), the real data set of the main job, what
 # the tests call (mpirun, timeout), and SLURM + munge for the test that runs jobs/slurm on a
 # private one-node cluster.
 packages=(
@@ -47,6 +48,7 @@ packages=(
   libopenmpi-dev openmpi-bin libdnnl-dev libopenblas-dev libhdf5-dev libinih-dev zlib1g-dev
   libjpeg-dev libpng-dev
   python3 python3-numpy python3-h5py python3-torch python3-pil python3-onnx python3-opencv
+  python3-matplotlib
   dataset-fashion-mnist coreutils procps
   slurm-wlm munge
 )
