@@ -20,6 +20,8 @@ int feed_cli_main(int argc, char **argv);
 
 /* `feed_mpi eval ...` (argv after "eval"). */
 int feed_eval_main(int argc, char **argv);
+/* `feed_mpi analyze ...` (argv after "analyze"): the reconstruction probe and map similarity. */
+int feed_analyze_main(int argc, char **argv);
 
 /* `feed_mpi --check`, after the config itself is valid: data set, model, teachers, launch line. */
 void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides);

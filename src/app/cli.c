@@ -28,6 +28,7 @@ static void print_usage(FILE *out) {
             "       feed_mpi --check CONFIG.ini [section.key=value ...]   (validate everything, no training)\n"
             "       feed_mpi --print-config CONFIG.ini [section.key=value ...]\n"
             "       feed_mpi eval --data D.h5 [--batch B] [--json] CHECKPOINT.h5 [...]\n"
+            "       feed_mpi analyze --data D.h5 [--epochs E] [--json] NETWORK.h5 [...]   (--help: options)\n"
             "       feed_mpi --help | --version\n");
 }
 
@@ -177,6 +178,7 @@ int feed_cli_main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(a, "eval")) return feed_eval_main(argc - 2, argv + 2);
+    if (!strcmp(a, "analyze")) return feed_analyze_main(argc - 2, argv + 2);
     if (a[0] == '-') {
         unknown_option(a);
         return FEED_EXIT_USAGE;
