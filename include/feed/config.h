@@ -65,6 +65,7 @@ typedef struct feed_config {
         int seed;
         int threads;   /* OpenMP threads per rank; 0 = OMP_NUM_THREADS or all cores */
         bool winograd; /* Winograd convolutions where faster (feed_engine_set_winograd) */
+        double progress_s; /* seconds between in-epoch progress lines in a log; 0 = none */
     } run;
     struct {
         char *path;    /* HDF5 data set (feed_convert) */

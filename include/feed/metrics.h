@@ -48,14 +48,19 @@ void feed_metrics_close(feed_metrics_log *log);
 void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double eta_seconds, const char *label,
                        MPI_Comm comm);
 
-/* Live progress line on a terminal (rank 0 only; rate-limited; no-op when not a tty). */
+/* Progress inside an epoch, printed by the rank that prints the epoch lines (rank 0 of the
+ * job's comm). On a terminal (world rank 0 only: one live line per job) one status line is
+ * redrawn in place, at most 5 times a second; when stdout is a log (a pipe, a file, SLURM's
+ * output) a plain line every `log_every_s` seconds (0: none), never a control character.
+ * `extra` (may be empty) is appended: e.g. each teacher's wait so far. */
 typedef struct {
-    bool tty;
+    bool tty, log;
+    double log_every_s;
     double last_print, start;
 } feed_progress;
-void feed_progress_start(feed_progress *p, int rank);
+void feed_progress_start(feed_progress *p, int rank, double log_every_s);
 void feed_progress_update(feed_progress *p, int64_t epoch, int64_t epochs, int64_t step,
-                          int64_t steps, double loss, double img_per_s);
+                          int64_t steps, double loss, double img_per_s, const char *extra);
 void feed_progress_clear(feed_progress *p);
 
 double feed_now_seconds(void);

@@ -123,6 +123,9 @@ typedef struct feed_train_extension {
        (train.on_nonfinite = skip_step: the extension forgets the step's losses and restores
        its modules' BN statistics). Cheap: e.g. driving MPI progress. */
     void (*step_end)(void *self, int64_t global_step, bool kept);
+    /* Optional: a few words for the progress line inside an epoch (e.g. " wait 0.1 0.0 s",
+       each teacher's wait so far in the epoch), written to buf[cap]. */
+    void (*progress)(void *self, char *buf, size_t cap);
     /* Extra figures of the epoch just finished (names live as long as self); returns the
        count and resets the accumulators. */
     int (*epoch_metrics)(void *self, const char **names, double *values, int max);

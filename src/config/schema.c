@@ -40,6 +40,9 @@ const feed_cfg_key feed_cfg_keys[] = {
      "base random seed (initialisation, data order, augmentation)"},
     {"run", "threads", FEED_CFG_INT, OFF(run.threads), "0", 0, 1024, NULL,
      "OpenMP threads per rank; 0 = OMP_NUM_THREADS, else all cores"},
+    {"run", "progress_s", FEED_CFG_FLOAT, OFF(run.progress_s), "60", 0, 86400, NULL,
+     "seconds between progress lines inside an epoch when the output is a log, not a terminal "
+     "(SLURM); 0 = none. On a terminal one status line is redrawn in place instead"},
     {"run", "winograd", FEED_CFG_BOOL, OFF(run.winograd), "true", NO_RANGE, NULL,
      "Winograd convolutions for 3x3 stride-1 layers with >= 64 channels (AVX-512 CPUs; a ResNet-56 "
      "step ~8% faster); false = direct convolutions everywhere, as PyTorch"},

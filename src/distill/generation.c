@@ -159,6 +159,11 @@ static void on_step_end(void *self, int64_t global_step, bool kept) {
     if (G->in) feed_weights_consumer_poll(G->in);
 }
 
+static void on_progress(void *self, char *buf, size_t cap) {
+    generation *G = self;
+    if (G->d) G->inner.progress(G->inner.self, buf, cap);
+}
+
 static int on_epoch_metrics(void *self, const char **names, double *values, int max) {
     generation *G = self;
     int m = G->d ? G->inner.epoch_metrics(G->inner.self, names, values, max) : 0;
@@ -257,6 +262,7 @@ int feed_sfeed_rank(const feed_run_ctx *ctx) {
         .add_loss = on_add_loss,
         .step_nonfinite = on_step_nonfinite,
         .step_end = on_step_end,
+        .progress = on_progress,
         .epoch_metrics = on_epoch_metrics,
         .epoch_end = on_epoch_end,
         .finish = on_finish,

@@ -159,6 +159,15 @@ static int on_epoch_metrics(void *self, const char **names, double *values, int 
     return m;
 }
 
+/* " wait 0.0 1.2 s": each teacher's wait so far in this epoch. */
+static void on_progress(void *self, char *buf, size_t cap) {
+    feed_distill_student *p = self;
+    size_t len = (size_t)snprintf(buf, cap, " wait");
+    for (int k = 0; k < p->spec.n_teachers && len < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, " %.1f", p->wait_sum[k]);
+    if (len < cap) snprintf(buf + len, cap - len, " s");
+}
+
 static void on_finish(void *self) { feed_source_finish(((feed_distill_student *)self)->src); }
 
 feed_distill_student *feed_distill_student_create(const feed_distill_spec *spec) {
@@ -187,6 +196,7 @@ feed_train_extension feed_distill_student_extension(feed_distill_student *p) {
         .add_loss = on_add_loss,
         .step_nonfinite = on_step_nonfinite,
         .step_end = on_step_end,
+        .progress = on_progress,
         .epoch_metrics = on_epoch_metrics,
         .finish = on_finish,
     };

@@ -82,12 +82,28 @@ void feed_report_epoch(const feed_epoch_metrics *m, int64_t epochs_total, double
     if (buf != all) free(buf);
 }
 
+/* The parent process is an MPI or SLURM launcher (mpirun, orted, srun, ...). */
+static bool parent_is_launcher(void) {
+    char path[64], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)getppid());
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+    fclose(f);
+    comm[strcspn(comm, "\n")] = 0;
+    static const char *const launchers[] = {"mpirun", "mpiexec", "orterun", "orted", "prted", "prterun",
+                                            "srun", "slurmstepd", "hydra_pmi_proxy"};
+    for (size_t i = 0; i < sizeof launchers / sizeof launchers[0]; i++)
+        if (strncmp(comm, launchers[i], strlen(launchers[i])) == 0) return true;
+    return false;
+}
+
 /* Whether a live progress line would reach a person. isatty() alone is not enough: Open MPI
  * gives local ranks a pseudo-terminal even when mpirun's own output goes to a pipe or a batch
- * log, so under a launcher we also look at where the parent's (mpirun's) stdout goes. */
+ * log, so under a launcher we look at where the launcher's stdout goes. */
 static bool output_is_terminal(void) {
     if (!isatty(STDOUT_FILENO)) return false;
-    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("SLURM_STEP_ID")) return true;
+    if (!parent_is_launcher()) return true;
     char link[64], target[256];
     snprintf(link, sizeof link, "/proc/%ld/fd/1", (long)getppid());
     ssize_t n = readlink(link, target, sizeof target - 1);
@@ -96,34 +112,46 @@ static bool output_is_terminal(void) {
     return strncmp(target, "/dev/pts/", 9) == 0 || strncmp(target, "/dev/tty", 8) == 0;
 }
 
-void feed_progress_start(feed_progress *p, int rank) {
+void feed_progress_start(feed_progress *p, int rank, double log_every_s) {
     int world_rank = 0, up = 0;
     MPI_Initialized(&up);
     if (up) MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
-    p->tty = rank == 0 && world_rank == 0 && output_is_terminal(); /* one live line per job */
+    const bool terminal = output_is_terminal();
+    p->tty = rank == 0 && world_rank == 0 && terminal; /* one live line per job */
+    p->log = rank == 0 && !terminal && log_every_s > 0;
+    p->log_every_s = log_every_s;
     p->start = p->last_print = feed_now_seconds();
 }
 
 void feed_progress_update(feed_progress *p, int64_t epoch, int64_t epochs, int64_t step,
-                          int64_t steps, double loss, double img_per_s) {
-    if (!p->tty) return;
+                          int64_t steps, double loss, double img_per_s, const char *extra) {
+    if (!p->tty && !p->log) return;
     double now = feed_now_seconds();
-    if (now - p->last_print < 0.2 && step + 1 < steps) return;
+    if (p->log ? now - p->last_print < p->log_every_s || step + 1 >= steps
+               : now - p->last_print < 0.2 && step + 1 < steps)
+        return;
     p->last_print = now;
-    char bar[31];
-    int fill = steps > 0 ? (int)(30 * (step + 1) / steps) : 30;
-    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-    bar[30] = 0;
     double left = img_per_s > 0 && steps > step + 1 ? (now - p->start) / (step + 1) * (steps - step - 1) : 0;
     char eta[32];
-    printf("\r  epoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.0f img/s  epoch ETA %s   ", (long long)epoch,
-           (long long)epochs, bar, (long long)(step + 1), (long long)steps, loss, img_per_s,
-           feed_format_duration(left, eta, sizeof eta));
+    feed_format_duration(left, eta, sizeof eta);
+    if (p->log) { /* the epoch line follows the last step: no progress line for it */
+        printf("  epoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f img/s%s  epoch ETA %s\n", (long long)epoch,
+               (long long)epochs, (long long)(step + 1), (long long)steps, loss, img_per_s, extra, eta);
+        fflush(stdout);
+        return;
+    }
+    char bar[21];
+    int fill = steps > 0 ? (int)(20 * (step + 1) / steps) : 20;
+    for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+    bar[20] = 0;
+    /* \r, the line, then erase to its end (ESC [ K): a shorter line leaves no tail */
+    printf("\r  epoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.0f img/s%s  ETA %s\033[K", (long long)epoch,
+           (long long)epochs, bar, (long long)(step + 1), (long long)steps, loss, img_per_s, extra, eta);
     fflush(stdout);
 }
 
 void feed_progress_clear(feed_progress *p) {
     if (!p->tty) return;
-    printf("\r%*s\r", 110, "");
+    printf("\r\033[K");
     fflush(stdout);
 }

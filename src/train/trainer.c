@@ -358,7 +358,7 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         return 0;
     }
     double loss_sum = 0, t0 = feed_now_seconds(); /* img/s counts training, not waiting at the start */
-    feed_progress_start(prog, t->job->rank);
+    feed_progress_start(prog, t->job->rank, cfg->run.progress_s);
     for (int64_t s = t->step_in_epoch; s < steps; s++) {
         double lr = feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step);
         int n = feed_loader_batch(t->train_ld, t->epoch, s, t->x, t->y);
@@ -399,9 +399,13 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step, kept);
         t->global_step++;
         t->step_in_epoch = s + 1;
-        double el = feed_now_seconds() - t0;
-        feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, samples ? loss_sum / samples : NAN,
-                             el > 0 ? samples / el : 0);
+        if (prog->tty || prog->log) {
+            double el = feed_now_seconds() - t0;
+            char extra[256] = "";
+            if (t->ext && t->ext->progress) t->ext->progress(t->ext->self, extra, sizeof extra);
+            feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, samples ? loss_sum / samples : NAN,
+                                 el > 0 ? samples / el : 0, extra);
+        }
         /* After the epoch's last step the epoch is finished first (evaluation, metrics,
            checkpoint) and the stop is agreed at its end: a checkpoint is never "all steps of
            the epoch done, epoch not closed". */
