@@ -2,7 +2,7 @@
 """tools/plot.py and tools/report.py on short real runs.
 
 1. A 2-rank scratch job (seeds 100 and 101 by rank) and a pFEED run of one student from its
-   teacher 0, 2 epochs each on 100 training images per class of Fashion-MNIST.
+   teacher 0, 2 epochs each on 50 training images per class of Fashion-MNIST.
 2. plot.py draws both runs' learning curves (PNG and SVG), and the reconstruction curves and
    CKA matrix of a small synthetic analyze_metrics.jsonl (feed_mpi analyze's format): each
    output must be a valid, non-blank PNG or an SVG document, labelled from the runs' config.
@@ -29,7 +29,7 @@ except ImportError as e:
 
 args, work, mpirun = start([("--tools", {"required": True})])
 plot, report = os.path.join(args.tools, "plot.py"), os.path.join(args.tools, "report.py")
-common = (f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 100\n[model]\narch = resnet20\n"
+common = (f"[data]\npath = {args.data}\npad = 2\nsubset_per_class = 50\n[model]\narch = resnet20\n"
           "[train]\nepochs = 2\nbatch = 50\nlr = 0.05\n")
 
 

@@ -21,8 +21,8 @@ LOG_LINE = re.compile(r"^  epoch 1/1  step (\d+)/(\d+)  loss [0-9.]+  \d+ img/s(
 
 def ini(name, extra=""):
     return write_ini(W, name + ".ini", f"[run]\nmode = scratch\ndir = {W}/{name}\nseed = 1\nthreads = 1\n"
-                     f"progress_s = 0.5\n{extra}[data]\npath = {args.data}\nsubset_per_class = 200\n"
-                     "[model]\narch = resnet20\n[train]\nepochs = 1\nbatch = 40\n")
+                     f"progress_s = 0.5\n{extra}[data]\npath = {args.data}\nsubset_per_class = 100\n"
+                     "[model]\narch = resnet20\n[train]\nepochs = 1\nbatch = 20\n")
 
 
 # 1. a log
@@ -41,7 +41,7 @@ if shutil.which("script"):
     p = subprocess.run(["script", "-q", "-e", "-c", f"{args.feed_mpi} {ini('log')}", "/dev/null"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
     out = p.stdout.decode(errors="replace")
-    redraws = len(re.findall(r"\r  epoch 1/1 \[[#.]{20}\] \d+/50 ", out))
+    redraws = len(re.findall(r"\r  epoch 1/1 \[[#.]{20}] \d+/50 ", out))
     check(p.returncode == 0 and redraws >= 3, f"under a pseudo-terminal: the status line is redrawn ({redraws} times)")
     check("\x1b[K" in out and not LOG_LINE.search(out.replace("\r\n", "\n")),
           "under a pseudo-terminal: erased to the end of line, no log lines")
