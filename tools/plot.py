@@ -287,13 +287,18 @@ def plot_cka(path, out, title, dpi):
     grid = [[1.0 if i == j else pairs.get((a, b), math.nan) for j, b in enumerate(names)] for i, a in enumerate(names)]
     size = max(4.5, 0.9 * n + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1.0, size), dpi=dpi)
-    im = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0)
+    # the colour scale spans the off-diagonal values (trained networks are often all above
+    # 0.9, where a 0..1 scale shows one colour); the numbers in the cells are exact
+    off = [grid[i][j] for i in range(n) for j in range(n) if i != j and not math.isnan(grid[i][j])]
+    lo = math.floor(20 * min(off)) / 20 if off else 0.0
+    lo = min(lo, 0.95)
+    im = ax.imshow(grid, cmap="viridis", vmin=lo, vmax=1.0)
     for i in range(n):
         for j in range(n):
             v = grid[i][j]
-            text = "-" if math.isnan(v) else f"{v:.2f}"
+            text = "-" if math.isnan(v) else f"{v:.3f}"
             ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 8 else 7,
-                    color="black" if not math.isnan(v) and v > 0.6 else "white")
+                    color="black" if not math.isnan(v) and v > lo + 0.6 * (1 - lo) else "white")
     ax.set_xticks(range(n), names, rotation=35, ha="right")
     ax.set_yticks(range(n), names)
     fig.colorbar(im, ax=ax, label="CKA", shrink=0.8)
