@@ -55,9 +55,7 @@ static void write_ckpt(const char *path, const char *model, bool tensors) {
     spec.in_channels = FUZZ_CKPT_CHANNELS, spec.height = spec.width = FUZZ_CKPT_SIZE;
     spec.num_classes = FUZZ_CKPT_CLASSES, spec.batch = 1;
     if (!net || feed_model_parse(model, &spec) != 0) FEED_FAIL("", "no seed model %s", model);
-    char arch[32];
-    snprintf(arch, sizeof arch, "%.*s", (int)strcspn(model, "-"), model);
-    feed_ckpt_meta meta = {.arch = arch, .dataset = "fashion-mnist", .num_classes = FUZZ_CKPT_CLASSES,
+    feed_ckpt_meta meta = {.arch = model, .dataset = "fashion-mnist", .num_classes = FUZZ_CKPT_CLASSES,
                            .in_channels = FUZZ_CKPT_CHANNELS, .epoch = 1, .step = 3, .seed = 1,
                            .config_ini = "[run]\nmode = scratch\n[data]\npath = fashion20.h5\n"};
     feed_ckpt_writer *w = feed_ckpt_begin(path, &meta);
