@@ -3,7 +3,7 @@
 #
 #   tools/fuzz.sh TARGET [SECONDS | --runs N] [--keep-going] [-- LIBFUZZER_FLAGS...]
 #
-# TARGET: config, dataset, dataset_gen, ckpt or ckpt_gen (fuzz_ prefix optional).
+# TARGET: config, dataset, dataset_gen, ckpt, ckpt_gen or cache (fuzz_ prefix optional).
 # Default: 600 seconds. Builds build-fuzz/ (clang, -DFEED_FUZZ=ON) when needed and the seeds
 # when missing. New inputs collect in a persistent corpus folder, fuzz-corpus/TARGET in the
 # build folder; crashes go to fuzz-artifacts/ there, and the run stops at the first one.
@@ -19,8 +19,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,16p' "$0"; exit 2; }
 name=${1#fuzz_}
 shift
-case "$name" in config|dataset|dataset_gen|ckpt|ckpt_gen) ;;
-  *) echo "fuzz.sh: unknown target '$name' (config, dataset, dataset_gen, ckpt, ckpt_gen)" >&2; exit 2 ;;
+case "$name" in config|dataset|dataset_gen|ckpt|ckpt_gen|cache) ;;
+  *) echo "fuzz.sh: unknown target '$name' (config, dataset, dataset_gen, ckpt, ckpt_gen, cache)" >&2; exit 2 ;;
 esac
 limit=(-max_total_time=600)
 keep_going=0
@@ -51,7 +51,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 # input, so a run of millions of inputs needs more than libFuzzer's 2 GB RSS limit; a single
 # allocation over 2 GB is still reported (-malloc_limit_mb).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-[ -d "$seeds/ckpt" ] || "$bin/fuzz_make_seeds" "$seeds" /usr/share/datasets/fashion-mnist
+[ -d "$seeds/cache" ] || "$bin/fuzz_make_seeds" "$seeds" /usr/share/datasets/fashion-mnist
 
 corpus=${FEED_FUZZ_CORPUS:-$build/fuzz-corpus}/$name
 artifacts=$build/fuzz-artifacts

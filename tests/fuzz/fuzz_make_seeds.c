@@ -8,6 +8,7 @@
  *   OUT/ckpt/resnet8.h5        a ResNet-8 (option A) checkpoint as the trainer writes it for
  *                              those images: model, momentum, /train scalars, model attributes
  *   OUT/ckpt/attrs_only.h5     the same root attributes without tensors (small, fast to mutate)
+ *   OUT/cache/*.h5             feature caches of fuzz_cache_spec.h (fp32, bf16, fp16 compressed)
  *   OUT/dataset_gen, ckpt_gen:  inputs of the structure-aware targets that build well-formed
  *                              files (constant bytes: mostly "the right choice" everywhere)
  */
@@ -21,6 +22,8 @@
 #include "feed/checkpoint.h"
 #include "feed/dataset.h"
 #include "feed/train.h"
+#include "feed/feature_transport.h"
+#include "fuzz_cache_spec.h"
 #include "fuzz_ckpt_read.h"
 
 static void make_dir(const char *path) {
@@ -80,6 +83,27 @@ static void write_ckpt(const char *path, const char *model, bool tensors) {
     feed_ckpt_commit(w);
 }
 
+/* A feature cache of fuzz_cache_spec.h as the cache job writes it: every row of both views. */
+static void write_cache(const char *path, int dtype, int compress) {
+    feed_cache_spec spec = fuzz_cache_spec(dtype, compress);
+    int64_t samples[6] = {0, 2, 3, 7, 11, 19}, rows_done = 0;
+    unlink(path);
+    feed_cache *c = feed_cache_create(path, &spec, samples, &rows_done);
+    size_t elems = feed_teacher_payload_elems(&spec.layout);
+    float *payload = feed_xmalloc(elems * sizeof(float), "payload");
+    for (size_t i = 0; i < elems; i++) payload[i] = (float)i * 0.25f - 3.0f;
+    int32_t augment[3 * FUZZ_CACHE_BATCH];
+    for (int v = 0; v < spec.views; v++)
+        for (int64_t r = 0; r < spec.n_samples; r += FUZZ_CACHE_BATCH) {
+            int n = spec.n_samples - r < FUZZ_CACHE_BATCH ? (int)(spec.n_samples - r) : FUZZ_CACHE_BATCH;
+            for (int j = 0; j < n; j++) augment[3 * j] = j % 5, augment[3 * j + 1] = v, augment[3 * j + 2] = j & 1;
+            if (feed_cache_write_rows(c, v, r, n, payload, augment) != 0) FEED_FAIL("", "%s", feed_cache_error(c));
+        }
+    if (feed_cache_set_progress(c, spec.views * spec.n_samples) != 0) FEED_FAIL("", "%s", feed_cache_error(c));
+    feed_cache_commit(c);
+    free(payload);
+}
+
 static void write_bytes(const char *path, int byte, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) FEED_FAIL("", "cannot write %s", path);
@@ -94,8 +118,8 @@ int main(int argc, char **argv) {
     }
     const char *out = argv[1];
     make_dir(out);
-    const char *sub[] = {"dataset", "ckpt", "dataset_gen", "ckpt_gen"};
-    for (int i = 0; i < 4; i++) make_dir(feed_fmt("%s/%s", out, sub[i]));
+    const char *sub[] = {"dataset", "ckpt", "dataset_gen", "ckpt_gen", "cache"};
+    for (int i = 0; i < 5; i++) make_dir(feed_fmt("%s/%s", out, sub[i]));
 
     feed_dataset *full = feed_read_mnist(argv[2], true, false);
     feed_dataset *small = cut(full, 20, 10);
@@ -105,6 +129,10 @@ int main(int argc, char **argv) {
 
     write_ckpt(feed_fmt("%s/ckpt/resnet8.h5", out), "resnet8-a", true);
     write_ckpt(feed_fmt("%s/ckpt/attrs_only.h5", out), "resnet8-a", false);
+
+    write_cache(feed_fmt("%s/cache/fp32.h5", out), FEED_WIRE_FP32, 0);
+    write_cache(feed_fmt("%s/cache/bf16.h5", out), FEED_WIRE_BF16, 0);
+    write_cache(feed_fmt("%s/cache/fp16_compressed.h5", out), FEED_WIRE_FP16, 1);
 
     /* constant inputs: byte 7 picks "the right value" at nearly every choice of the builders */
     const int bytes[] = {7, 23, 71, 255};
