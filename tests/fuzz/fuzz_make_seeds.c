@@ -8,7 +8,7 @@
  *   OUT/ckpt/resnet8.h5        a ResNet-8 (option A) checkpoint as the trainer writes it for
  *                              those images: model, momentum, /train scalars, model attributes
  *   OUT/ckpt/attrs_only.h5     the same root attributes without tensors (small, fast to mutate)
- *   OUT/cache/*.h5             feature caches of fuzz_cache_spec.h (fp32, bf16, fp16 compressed)
+ *   OUT/cache/{fp32,bf16,fp16_compressed}.h5  feature caches of fuzz_cache_spec.h (fp32, bf16, fp16 compressed)
  *   OUT/dataset_gen, ckpt_gen:  inputs of the structure-aware targets that build well-formed
  *                              files (constant bytes: mostly "the right choice" everywhere)
  */
