@@ -42,22 +42,27 @@ install_packages() {
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# true if a TCP port is in LISTEN state (IPv4 or IPv6); reads /proc, needs no ss/netstat
+# true if any TCP socket uses the port as its local port, in any state (a listener, or a
+# connection or TIME_WAIT that would make bind() fail); reads /proc, needs no ss/netstat
 port_in_use() {
   local hex
   hex=$(printf '%04X' "$1")
-  awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+  awk -v p=":$hex" 'substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
     /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# Two free ports below the kernel's ephemeral range (ip_local_port_range, 32768 by default):
+# a port inside it can be taken by any outgoing connection between the check and the bind.
 free_port_pair() {
-  local tries=0 base
+  local tries=0 base low=20000 high
+  high=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$high" -gt $((low + 100)) ] || { low=10000; high=20000; }
   while [ $tries -lt 200 ]; do
-    base=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    base=$(( low + (RANDOM * 32768 + RANDOM) % (high - low - 2) ))
     if ! port_in_use "$base" && ! port_in_use $((base + 1)); then echo "$base"; return 0; fi
     tries=$((tries + 1))
   done
-  die "no two free TCP ports found in 20000-50000"
+  die "no two free TCP ports found in $low-$high"
 }
 
 # alive = exists and is not a zombie waiting for its parent to reap it
