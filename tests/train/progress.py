@@ -21,15 +21,15 @@ LOG_LINE = re.compile(r"^  epoch 1/1  step (\d+)/(\d+)  loss [0-9.]+  \d+ img/s(
 
 def ini(name, extra=""):
     return write_ini(W, name + ".ini", f"[run]\nmode = scratch\ndir = {W}/{name}\nseed = 1\nthreads = 1\n"
-                     f"progress_s = 0.5\n{extra}[data]\npath = {args.data}\nsubset_per_class = 100\n"
-                     "[model]\narch = resnet20\n[train]\nepochs = 1\nbatch = 20\n")
+                     f"progress_s = 0.2\n{extra}[data]\npath = {args.data}\nsubset_per_class = 50\n"
+                     "[model]\narch = resnet20\n[train]\nepochs = 1\nbatch = 10\n")
 
 
 # 1. a log
 r = run([args.feed_mpi, ini("log")])
 steps = [int(m.group(1)) for m in LOG_LINE.finditer(r.stdout)]
 check(r.returncode == 0 and len(steps) >= 2 and steps == sorted(steps) and steps[-1] < 50,
-      f"to a pipe: a progress line every 0.5 s ({len(steps)} lines, steps {steps})")
+      f"to a pipe: a progress line every 0.2 s ({len(steps)} lines, steps {steps})")
 check("\r" not in r.stdout and "\x1b" not in r.stdout, "to a pipe: no carriage return or escape sequence")
 r = run([args.feed_mpi, ini("quiet"), "run.progress_s=0"])
 check(r.returncode == 0 and not LOG_LINE.search(r.stdout) and "epoch  1/1" in r.stdout,
