@@ -23,6 +23,8 @@ struct feed_gram {
     float *k_all;        /* n x n, maps centred by the mean over all n images */
     float *k_fit;        /* n x n, maps centred by the mean of the fit half [0, nf) */
     float *x_fit;        /* n x p, the maps centred the second way (ridge targets) */
+    double *chol;        /* nf x nf: Cholesky factor of K_ff + lambda I, the ridge system from these maps */
+    double *kef;         /* (n - nf) x nf: K_ef, held-out rows against the fit half */
 };
 
 float *feed_final_maps(feed_net *net, const feed_dataset *ds, int batch, int64_t n, int64_t *p_out, int map_dims[3]) {
@@ -69,6 +71,24 @@ static float *gram(const float *x, int64_t n, int64_t p) {
     return k;
 }
 
+/* The ridge system of predicting any network from this one's maps, factorised once: the
+ * same for every target network. lambda = 1e-3 x the mean of diag(K_ff). */
+static void factor_ridge(feed_gram *g) {
+    const int n = (int)g->n, nf = (int)g->nf, ne = n - nf;
+    g->chol = feed_xmalloc(sizeof(double) * (size_t)nf * nf, "ridge system");
+    double diag = 0;
+    for (int i = 0; i < nf; i++) diag += g->k_fit[(size_t)i * n + i];
+    const double lambda = 1e-3 * diag / nf;
+    for (int i = 0; i < nf; i++)
+        for (int j = 0; j < nf; j++) g->chol[(size_t)i * nf + j] = g->k_fit[(size_t)i * n + j] + (i == j ? lambda : 0.0);
+    int info = 0;
+    dpotrf_("U", &nf, g->chol, &nf, &info); /* symmetric: row- and column-major are the same matrix */
+    FEED_CHECK(info == 0, "the maps may be constant or non-finite", "ridge: Cholesky failed (info %d)", info);
+    g->kef = feed_xmalloc(sizeof(double) * (size_t)ne * nf, "kernel block");
+    for (int i = 0; i < ne; i++)
+        for (int k = 0; k < nf; k++) g->kef[(size_t)i * nf + k] = g->k_fit[(size_t)(nf + i) * n + k];
+}
+
 feed_gram *feed_gram_create(const float *x, int64_t n, int64_t p) {
     FEED_CHECK(n >= 4, "give at least 4 images", "%lld images for a Gram matrix", (long long)n);
     feed_gram *g = feed_xcalloc(1, sizeof *g, "Gram matrices");
@@ -80,12 +100,13 @@ feed_gram *feed_gram_create(const float *x, int64_t n, int64_t p) {
     g->x_fit = feed_xmalloc(sizeof(float) * (size_t)(n * p), "centred maps");
     centre(x, n, p, g->nf, g->x_fit);
     g->k_fit = gram(g->x_fit, n, p);
+    factor_ridge(g);
     return g;
 }
 
 void feed_gram_free(feed_gram *g) {
     if (!g) return;
-    free(g->k_all), free(g->k_fit), free(g->x_fit);
+    free(g->k_all), free(g->k_fit), free(g->x_fit), free(g->chol), free(g->kef);
     free(g);
 }
 
@@ -106,21 +127,12 @@ double feed_linear_cka(const feed_gram *a, const feed_gram *b) {
 double feed_ridge_error(const feed_gram *a, const feed_gram *b) {
     FEED_CHECK(a->n == b->n, "this is a bug", "ridge over %lld and %lld images", (long long)a->n, (long long)b->n);
     const int n = (int)a->n, nf = (int)a->nf, ne = n - nf, q = (int)b->p;
-    /* A = K_ff + lambda I (double), factorised */
-    double *A = feed_xmalloc(sizeof(double) * (size_t)nf * nf, "ridge system");
-    double diag = 0;
-    for (int i = 0; i < nf; i++) diag += a->k_fit[(size_t)i * n + i];
-    const double lambda = 1e-3 * diag / nf;
-    for (int i = 0; i < nf; i++)
-        for (int j = 0; j < nf; j++) A[(size_t)i * nf + j] = a->k_fit[(size_t)i * n + j] + (i == j ? lambda : 0.0);
     int info = 0;
-    dpotrf_("U", &nf, A, &nf, &info); /* symmetric: row- and column-major are the same matrix */
-    FEED_CHECK(info == 0, "the maps may be constant or non-finite", "ridge: Cholesky failed (info %d)", info);
     /* alpha = A^-1 Y_f, Y_f = b's fit-half maps (nf x q); column-major for LAPACK: q columns of nf */
     double *alpha = feed_xmalloc(sizeof(double) * (size_t)nf * q, "ridge coefficients");
     for (int i = 0; i < nf; i++)
         for (int j = 0; j < q; j++) alpha[(size_t)j * nf + i] = b->x_fit[(size_t)i * q + j];
-    dpotrs_("U", &nf, &q, A, &nf, alpha, &nf, &info);
+    dpotrs_("U", &nf, &q, a->chol, &nf, alpha, &nf, &info);
     FEED_CHECK(info == 0, "this is a bug", "ridge: solve failed (info %d)", info);
     /* held-out predictions Y_e^ = K_ef alpha; residual and total sums of squares */
     double rss = 0, tss = 0;
@@ -129,18 +141,15 @@ double feed_ridge_error(const feed_gram *a, const feed_gram *b) {
         for (int j = 0; j < q; j++) mean_e[j] += b->x_fit[(size_t)i * q + j];
     for (int j = 0; j < q; j++) mean_e[j] /= ne;
     /* predictions (ne x q) = K_ef (ne x nf) alpha; alpha is q rows of nf (row-major) */
-    double *kef = feed_xmalloc(sizeof(double) * (size_t)ne * nf, "kernel block");
-    for (int i = 0; i < ne; i++)
-        for (int k = 0; k < nf; k++) kef[(size_t)i * nf + k] = a->k_fit[(size_t)(nf + i) * n + k];
     double *pred = feed_xmalloc(sizeof(double) * (size_t)ne * q, "predictions");
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ne, q, nf, 1.0, kef, nf, alpha, nf, 0.0, pred, q);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ne, q, nf, 1.0, a->kef, nf, alpha, nf, 0.0, pred, q);
     for (int i = 0; i < ne; i++)
         for (int j = 0; j < q; j++) {
             const double t = b->x_fit[(size_t)(nf + i) * q + j], r = t - pred[(size_t)i * q + j];
             rss += r * r;
             tss += (t - mean_e[j]) * (t - mean_e[j]);
         }
-    free(kef), free(pred);
-    free(A), free(alpha), free(mean_e);
+    free(pred);
+    free(alpha), free(mean_e);
     return tss > 0 ? rss / tss : 0.0;
 }
