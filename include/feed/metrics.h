@@ -59,6 +59,10 @@ typedef struct {
     double last_print, start;
 } feed_progress;
 void feed_progress_start(feed_progress *p, int rank, double log_every_s);
+/* Whether a line is due after step `step` (0-based) of `steps`: cheap, call it every step and
+ * build the line's figures only when it says so. */
+bool feed_progress_due(const feed_progress *p, int64_t step, int64_t steps);
+/* Prints the line (call when feed_progress_due). */
 void feed_progress_update(feed_progress *p, int64_t epoch, int64_t epochs, int64_t step,
                           int64_t steps, double loss, double img_per_s, const char *extra);
 void feed_progress_clear(feed_progress *p);

@@ -123,13 +123,15 @@ void feed_progress_start(feed_progress *p, int rank, double log_every_s) {
     p->start = p->last_print = feed_now_seconds();
 }
 
+bool feed_progress_due(const feed_progress *p, int64_t step, int64_t steps) {
+    if (!p->tty && !p->log) return false;
+    double since = feed_now_seconds() - p->last_print;
+    return p->log ? since >= p->log_every_s && step + 1 < steps : since >= 0.2 || step + 1 >= steps;
+}
+
 void feed_progress_update(feed_progress *p, int64_t epoch, int64_t epochs, int64_t step,
                           int64_t steps, double loss, double img_per_s, const char *extra) {
-    if (!p->tty && !p->log) return;
     double now = feed_now_seconds();
-    if (p->log ? now - p->last_print < p->log_every_s || step + 1 >= steps
-               : now - p->last_print < 0.2 && step + 1 < steps)
-        return;
     p->last_print = now;
     double left = img_per_s > 0 && steps > step + 1 ? (now - p->start) / (step + 1) * (steps - step - 1) : 0;
     char eta[32];

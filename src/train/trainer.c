@@ -399,7 +399,7 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step, kept);
         t->global_step++;
         t->step_in_epoch = s + 1;
-        if (prog->tty || prog->log) {
+        if (feed_progress_due(prog, s, steps)) {
             double el = feed_now_seconds() - t0;
             char extra[256] = "";
             if (t->ext && t->ext->progress) t->ext->progress(t->ext->self, extra, sizeof extra);
