@@ -154,6 +154,30 @@ size_t feed_net_buffers_bytes(const feed_net *net);
 void feed_net_buffers_save(const feed_net *net, void *buf);
 void feed_net_buffers_restore(feed_net *net, const void *buf);
 
+/* ------------------------------------------------------------------ data-parallel replicas
+ * A net trained as one of several replicas of a data-parallel job (train.h: train.replicas,
+ * distill.student_ranks; docs/data_parallel.md) is told so after it is built. Every replica
+ * holds the same net planned for its share B of the global batch.
+ *   sum      synchronised BN when not NULL: every training-mode BN layer sums its per-channel
+ *            statistics (forward) and per-channel gradient sums (backward) over the replicas
+ *            with sum(ctx, buf, n) - in place, n floats; collective: every replica makes the
+ *            same calls in the same order. The statistics are then those of count * B
+ *            samples, as one BN over the global batch would see them. NULL: every replica
+ *            normalises with its own batch statistics.
+ *   count    replicas (>= 1) taking part in sum.
+ *   grads_final_from   called after each layer's backward with the lowest offset in the
+ *            gradient arena (feed_net_grads) from which every gradient is final; it only
+ *            decreases within a backward. Where gradient buckets start their allreduce while
+ *            the backward goes on. May be NULL.
+ * The hooks see ctx. Pass NULL to detach. */
+typedef struct feed_net_replicas {
+    void (*sum)(void *ctx, float *buf, int n);
+    int count;
+    void (*grads_final_from)(void *ctx, size_t offset);
+    void *ctx;
+} feed_net_replicas;
+void feed_net_set_replicas(feed_net *net, const feed_net_replicas *r);
+
 /* Flat arrays of all trainable parameters and their gradients, in the engine's layout: the
  * optimizer updates them elementwise in place (see feed_param_info offset/len/decay). */
 float *feed_net_params(feed_net *net, size_t *n);

@@ -13,6 +13,7 @@
  * forward()/backward() then only execute.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -721,12 +722,15 @@ void feed_net_backward(feed_net *net, const float *dout) {
         feed_reorder_run(&net->dout_re);
         out->written = 1;
     }
+    size_t grads_final = net->plen; /* gradients at and above this offset are final */
     for (int l = net->nl - 1; l >= 0; l--) {
         feed_layer *L = &net->L[l];
         double t0 = net->prof_bwd ? prof_now() : 0;
         finalize_diff(net, L->out, L->ops->fuses_finalize);
         L->ops->backward(net, L);
         if (net->prof_bwd) net->prof_bwd[l] += prof_now() - t0;
+        if (net->rep.grads_final_from && net->layer_grad_from[l] < grads_final)
+            net->rep.grads_final_from(net->rep.ctx, grads_final = net->layer_grad_from[l]);
     }
     if (net->opt.input_grad) {
         finalize_diff(net, 0, 0);
@@ -738,6 +742,35 @@ void feed_net_backward(feed_net *net, const float *dout) {
 const float *feed_net_input_grad(feed_net *net) {
     FEED_CHECK(net->opt.input_grad, "build with options.input_grad = 1", "no input gradient planned");
     return net->ingrad_plain;
+}
+
+void feed_net_set_replicas(feed_net *net, const feed_net_replicas *r) {
+    FEED_CHECK(!r || r->count >= 1, "this is a bug", "replica count %d", r ? r->count : 0);
+    if (!r) {
+        memset(&net->rep, 0, sizeof net->rep);
+        return;
+    }
+    net->rep = *r;
+    if (!net->layer_grad_from) {
+        /* Parameters are registered layer by layer in forward order (net_param), so a layer's
+           gradients lie below those of every later layer. */
+        net->layer_grad_from = net_alloc(net, sizeof(size_t) * (size_t)(net->nl ? net->nl : 1), "layer offsets");
+        for (int l = 0; l < net->nl; l++) {
+            size_t lo = SIZE_MAX;
+            for (int j = 0; j < 6; j++) {
+                int i = net->L[l].param[j];
+                if (i >= 0 && net->e[i].info.kind == FEED_PARAM && net->e[i].info.offset < lo)
+                    lo = net->e[i].info.offset;
+            }
+            net->layer_grad_from[l] = lo;
+        }
+        for (int l = 1, prev = 0; l < net->nl; l++)
+            if (net->layer_grad_from[l] != SIZE_MAX) {
+                FEED_CHECK(net->layer_grad_from[l] >= net->layer_grad_from[prev], "this is a bug",
+                           "layer %d's gradients lie below those of layer %d", l, prev);
+                prev = l;
+            }
+    }
 }
 
 void feed_net_zero_grad(feed_net *net) {

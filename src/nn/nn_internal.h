@@ -143,6 +143,10 @@ struct feed_net {
     dnnl_memory_desc_t in_plain_md, out_plain_md;
     uint64_t step;
     int last_train;
+    /* data-parallel replicas (feed_net_set_replicas); rep.count = 0 when alone */
+    feed_net_replicas rep;
+    size_t *layer_grad_from; /* [nl] lowest gradient-arena offset of layer l's parameters, or
+                                SIZE_MAX: where grads_final_from goes after layer l's backward */
     int params_dirty;
     /* FEED_NN_PROFILE=1: seconds per layer, forward and backward (printed by feed_net_free) */
     double *prof_fwd, *prof_bwd;
