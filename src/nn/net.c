@@ -764,9 +764,9 @@ void feed_net_set_replicas(feed_net *net, const feed_net_replicas *r) {
             }
             net->layer_grad_from[l] = lo;
         }
-        for (int l = 1, prev = 0; l < net->nl; l++)
+        for (int l = 0, prev = -1; l < net->nl; l++)
             if (net->layer_grad_from[l] != SIZE_MAX) {
-                FEED_CHECK(net->layer_grad_from[l] >= net->layer_grad_from[prev], "this is a bug",
+                FEED_CHECK(prev < 0 || net->layer_grad_from[l] >= net->layer_grad_from[prev], "this is a bug",
                            "layer %d's gradients lie below those of layer %d", l, prev);
                 prev = l;
             }
