@@ -101,6 +101,9 @@ typedef struct feed_config {
         int eval_every;
         int on_nonfinite;     /* enum feed_on_nonfinite */
         int max_skipped_steps; /* skip_step: the run stops after this many skipped steps in a row */
+        int replicas;         /* scratch: data-parallel replicas per network (include/feed/replicas.h) */
+        bool sync_bn;         /* scratch replicas: BN statistics over the global batch */
+        int replica_check;    /* replicas: compare their checksums every N steps (0 = never) */
     } train;
     struct {
         int every;
@@ -114,6 +117,8 @@ typedef struct feed_config {
         feed_int_list terms; /* enum feed_term_id, in the order given */
         int source;          /* enum feed_source_kind */
         char *ce_weight;     /* "auto" or a number: feed_cfg_ce_weight() */
+        int student_ranks;   /* data-parallel replicas of the student */
+        bool sync_bn;        /* student replicas: BN statistics over the global batch */
     } distill;
     struct {
         int dtype;       /* 0 fp32, 1 bf16, 2 fp16: the order of feed_wire_dtype */

@@ -6,6 +6,9 @@
  *              the terms (distill_term.h) on them
  *   rank n>=1  teacher n with distill.source = mpi (teacher_rank.c): computes the student's
  *              minibatches itself and streams the payloads the terms need
+ * With distill.student_ranks = P the student is P data-parallel replicas on ranks 0..P-1
+ * (replicas.h), each on its shard B / P of every minibatch, and teacher n is rank P-1+n: it
+ * computes the whole minibatch and sends every replica its rows.
  *
  * One step, all ranks deriving the same minibatch from (seed, epoch, step):
  *   teacher n:  loader batch -> forward (eval) -> payload (final map | attention | logits |
@@ -44,8 +47,9 @@ feed_train_extension feed_distill_student_extension(feed_distill_student *d);
 feed_teacher_source *feed_distill_student_source(feed_distill_student *d);
 void feed_distill_student_free(feed_distill_student *d);
 
-/* The ranks of run.mode = distill / pfeed. */
-int feed_distill_student_rank(const feed_run_ctx *ctx);
+/* The ranks of run.mode = distill / pfeed: the student (one of its data-parallel replicas,
+ * the ranks of `replicas`; distill.student_ranks) and the teachers. */
+int feed_distill_student_rank(const feed_run_ctx *ctx, MPI_Comm replicas);
 int feed_distill_teacher_rank(const feed_run_ctx *ctx);
 
 /* `feed_mpi --check` of a distill job after the data set and student model were checked:

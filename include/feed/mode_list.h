@@ -5,20 +5,23 @@
  *   X(ID, name, entry function, rank count function, --check function, rank layout, description)
  *
  * The rank count function (src/app/modes.c) returns the number of MPI ranks a config needs,
- * or 0 when any number works; the --check function (NULL: none) checks what the mode adds
+ * 0 when any number works, or -P when it must be a multiple of P; the --check function (NULL: none) checks what the mode adds
  * to the data set and model (modes.h). */
 #ifndef FEED_MODE_LIST_H
 #define FEED_MODE_LIST_H
 
 #define FEED_MODE_LIST(X)                                                                          \
-    X(SCRATCH, scratch, feed_mode_scratch, feed_ranks_any, NULL, "rank r trains teacher r with seed run.seed + r", \
+    X(SCRATCH, scratch, feed_mode_scratch, feed_ranks_scratch, NULL,                                \
+      "rank r trains teacher r with seed run.seed + r (train.replicas = P: ranks mP..mP+P-1 teacher m)", \
       "train N independent networks with cross-entropy, one per rank (the teachers)")              \
     X(DISTILL, distill, feed_mode_distill, feed_ranks_distill, feed_distill_check,                                     \
-      "rank 0 = student, rank n = teacher n (distill.source = mpi)",                               \
+      "rank 0 = student, rank n = teacher n (distill.source = mpi); distill.student_ranks = P: "   \
+      "ranks 0..P-1 = student replicas, rank P-1+n = teacher n",                                   \
       "train the student ([model]) with cross-entropy plus the distillation terms of "            \
       "distill.terms (feed, kd, at, l1, ft) from the teachers of distill.teachers")               \
     X(PFEED, pfeed, feed_mode_distill, feed_ranks_distill, feed_distill_check,                                         \
-      "rank 0 = student, rank n = teacher n (distill.source = mpi)",                               \
+      "rank 0 = student, rank n = teacher n (distill.source = mpi); distill.student_ranks = P: "   \
+      "ranks 0..P-1 = student replicas, rank P-1+n = teacher n",                                   \
       "parallel FEED: distill with terms = feed (one NTL per teacher, each teacher rank streams "  \
       "its final feature map)")                                                                    \
     X(SFEED, sfeed, feed_mode_sfeed, feed_ranks_sfeed, feed_sfeed_check_job,                        \

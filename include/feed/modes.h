@@ -34,6 +34,7 @@ int feed_mode_distill(const feed_run_ctx *ctx);
 int feed_mode_sfeed(const feed_run_ctx *ctx);
 int feed_mode_cache(const feed_run_ctx *ctx);
 int feed_ranks_any(const feed_config *cfg, char *why, size_t cap);
+int feed_ranks_scratch(const feed_config *cfg, char *why, size_t cap);
 int feed_ranks_distill(const feed_config *cfg, char *why, size_t cap);
 int feed_ranks_sfeed(const feed_config *cfg, char *why, size_t cap);
 

@@ -55,6 +55,10 @@ typedef struct {
 /* Floats in one step's payload. */
 size_t feed_teacher_payload_elems(const feed_teacher_layout *l);
 feed_teacher_view feed_teacher_view_of(const feed_teacher_layout *l, const float *payload);
+/* The payload of shard r of P (loader shard r: samples r, r + P, ... of the minibatch) cut
+ * from the whole minibatch's payload: dst holds feed_teacher_payload_elems of the layout with
+ * batch B / P (B a multiple of P). */
+void feed_teacher_payload_shard(const feed_teacher_layout *whole, const float *payload, int r, int P, float *dst);
 /* "final 64x8x8 + attention 3 stages + logits 10" for --check and logs. */
 const char *feed_teacher_outputs_str(const feed_teacher_layout *l, char *buf, size_t cap);
 

@@ -27,6 +27,7 @@
 #ifndef FEED_TEACHER_SOURCE_H
 #define FEED_TEACHER_SOURCE_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "feed/config.h"
@@ -49,12 +50,16 @@ struct feed_teacher_source {
     feed_teacher_layout *layouts; /* [n_teachers], owned by the implementation */
 };
 
-/* The teachers of distill.teachers computing `outputs` on batches of `batch`. */
-feed_teacher_source *feed_source_mpi_create(const feed_config *cfg, int outputs, int batch);
+/* The teachers of distill.teachers computing `outputs` on batches of `batch`. With
+ * distill.student_ranks = P > 1 the student is replica r of P on world rank r, `batch` its
+ * shard B / P of every minibatch (loader shard r of P); the teacher ranks P..P+N-1 compute the
+ * whole minibatch and send each replica its rows; a cache source reads the shard's rows. */
+feed_teacher_source *feed_source_mpi_create(const feed_config *cfg, int outputs, int batch, int replica, int replicas);
 feed_teacher_source *feed_source_local_create(const feed_config *cfg, int outputs, int batch);
 /* The feature caches of distill.teachers in cache.dir (feature_cache.h), checked against this
  * job before the first step; rows read ahead on a background thread. */
-feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int outputs, int batch);
+feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int outputs, int batch, int replica,
+                                              int replicas);
 /* In-process teachers given as objects (teacher.h; the source takes them over), on the
  * minibatches of the loader [data] describes with `seed` (the student's). */
 struct feed_teacher;
@@ -73,6 +78,14 @@ static inline void feed_source_finish(feed_teacher_source *s) { s->ops->finish(s
 static inline void feed_source_destroy(feed_teacher_source *s) {
     if (s) s->ops->destroy(s);
 }
+
+/* The communicators between the student's replicas and the teacher ranks (distill.source = mpi,
+ * distill.student_ranks = P): links[r] holds world rank r (student replica r, rank 0 in it) and
+ * the teacher ranks P..P+N-1 (ranks 1..N in it); a rank outside links[r] gets MPI_COMM_NULL
+ * there. With P = 1 links[0] is MPI_COMM_WORLD. Collective over MPI_COMM_WORLD: the student's
+ * replicas (source_mpi.c) and the teacher ranks (teacher_rank.c) call it at the same point. */
+void feed_replica_links(int P, MPI_Comm *links);
+void feed_replica_links_free(int P, MPI_Comm *links);
 
 /* Tag of the set-up messages on MPI_COMM_WORLD (the transport uses its own communicator). */
 enum { FEED_DISTILL_TAG_LAYOUT = 7001 };

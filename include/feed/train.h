@@ -123,6 +123,9 @@ typedef struct feed_train_extension {
        (train.on_nonfinite = skip_step: the extension forgets the step's losses and restores
        its modules' BN statistics). Cheap: e.g. driving MPI progress. */
     void (*step_end)(void *self, int64_t global_step, bool kept);
+    /* Optional: the extension's trainable networks (term modules), at most max into out;
+       returns the count. Data-parallel replicas reduce their gradients with the student's. */
+    int (*modules)(void *self, feed_net **out, int max);
     /* Optional: a few words for the progress line inside an epoch (e.g. " wait 0.1 0.0 s",
        each teacher's wait so far in the epoch), written to buf[cap]. */
     void (*progress)(void *self, char *buf, size_t cap);
@@ -145,6 +148,12 @@ typedef struct {
     const char *final_path; /* where the finished model goes (e.g. run.dir/teacher_0.h5) */
     const char *label;    /* prefix of the job's printed lines (e.g. "gen 2"), or NULL */
     const feed_train_extension *ext; /* NULL: cross-entropy only */
+    /* Data-parallel replicas of this network (replicas.h); left 0 (or MPI_COMM_NULL, or a
+       communicator of one rank) when it trains alone. With P > 1 replicas train.batch is then the global batch, each replica takes its shard. Replica 0
+       evaluates and writes checkpoints and metrics; stops and resume points are agreed over
+       comm, which holds every replica. */
+    MPI_Comm replicas;
+    bool sync_bn;         /* with replicas: BN statistics over the global batch */
 } feed_train_job;
 
 /* Trains (or resumes) to cfg->train.epochs. Returns 0 when finished or stopped by a signal

@@ -61,6 +61,8 @@ void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
     int ranks = mode->ranks(cfg, why, sizeof why);
     if (ranks == 0)
         printf("launch   mpirun -np N feed_mpi ");
+    else if (ranks < 0)
+        printf("launch   mpirun -np %d*N feed_mpi ", -ranks);
     else if (ranks == 1)
         printf("launch   feed_mpi ");
     else

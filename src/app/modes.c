@@ -20,18 +20,30 @@ int feed_ranks_any(const feed_config *cfg, char *why, size_t cap) {
     return 0;
 }
 
+int feed_ranks_scratch(const feed_config *cfg, char *why, size_t cap) {
+    int P = cfg->train.replicas;
+    if (P > 1) {
+        snprintf(why, cap, "a multiple of train.replicas = %d: %d ranks per network", P, P);
+        return -P;
+    }
+    return feed_ranks_any(cfg, why, cap);
+}
+
 int feed_ranks_distill(const feed_config *cfg, char *why, size_t cap) {
     int n = cfg->distill.teachers.n;
+    int P = cfg->distill.student_ranks;
     if (cfg->distill.source == FEED_SOURCE_LOCAL) {
         snprintf(why, cap, "distill.source = local: student and teachers in one process");
         return 1;
     }
     if (cfg->distill.source == FEED_SOURCE_CACHE) {
-        snprintf(why, cap, "distill.source = cache: the teachers' outputs are read from cache.dir");
-        return 1;
+        if (P > 1) snprintf(why, cap, "distill.student_ranks = %d student replicas reading cache.dir", P);
+        else snprintf(why, cap, "distill.source = cache: the teachers' outputs are read from cache.dir");
+        return P;
     }
-    snprintf(why, cap, "one student + one per teacher of distill.teachers");
-    return n + 1;
+    if (P > 1) snprintf(why, cap, "distill.student_ranks = %d student replicas + one per teacher", P);
+    else snprintf(why, cap, "one student + one per teacher of distill.teachers");
+    return n + P;
 }
 
 int feed_ranks_sfeed(const feed_config *cfg, char *why, size_t cap) {
@@ -75,6 +87,15 @@ int feed_run_mode(const feed_run_ctx *ctx) {
     const feed_mode_info *mode = &feed_modes[m];
     char why[256];
     int need = mode->ranks(ctx->cfg, why, sizeof why);
+    if (need < 0 && ctx->size % -need != 0) { /* a multiple of -need */
+        if (ctx->rank == 0) {
+            fprintf(stderr, "feed_mpi: error: run.mode = %s needs a number of MPI ranks that is %s; this job has %d\n"
+                            "  hint: mpirun -np %d feed_mpi %s\n",
+                    mode->name, why, ctx->size, -need * (ctx->size / -need + 1), ctx->cfg->file);
+            fflush(stderr);
+        }
+        feed_exit_collective(FEED_EXIT_USAGE);
+    }
     if (need > 0 && ctx->size != need) {
         if (ctx->rank == 0) {
             if (need == 1)

@@ -110,6 +110,13 @@ const feed_cfg_key feed_cfg_keys[] = {
      "BN statistics restored; counted as skipped_steps)"},
     {"train", "max_skipped_steps", FEED_CFG_INT, OFF(train.max_skipped_steps), "10", 1, 1000000, NULL,
      "skip_step: stop the run after this many skipped steps in a row"},
+    {"train", "replicas", FEED_CFG_INT, OFF(train.replicas), "1", 1, 4096, NULL,
+     "scratch: data-parallel replicas per network, each on its own rank with train.batch / P of every "
+     "minibatch, gradients averaged with MPI_Allreduce (docs/data_parallel.md); the job needs P ranks per network"},
+    {"train", "sync_bn", FEED_CFG_BOOL, OFF(train.sync_bn), "false", NO_RANGE, NULL,
+     "scratch replicas: batch norm over the global batch (synchronised BN); false = each replica's own batch"},
+    {"train", "replica_check", FEED_CFG_INT, OFF(train.replica_check), "100", 0, 100000000, NULL,
+     "replicas: compare every replica's parameters with replica 0's every N steps (a checksum; 0 = never)"},
 
     /* [checkpoint] */
     {"checkpoint", "every", FEED_CFG_INT, OFF(checkpoint.every), "1", 1, 100000, NULL,
@@ -137,6 +144,11 @@ const feed_cfg_key feed_cfg_keys[] = {
      "caches in cache.dir (one rank; written by run.mode = cache)"},
     {"distill", "ce_weight", FEED_CFG_STRING, OFF(distill.ce_weight), "auto", NO_RANGE, NULL,
      "weight of the cross-entropy: a number >= 0, or auto = 1 - kd.alpha with kd, else 1"},
+    {"distill", "student_ranks", FEED_CFG_INT, OFF(distill.student_ranks), "1", 1, 4096, NULL,
+     "data-parallel replicas of the student on ranks 0..P-1, each with train.batch / P of every minibatch "
+     "(with source = mpi the teachers follow on ranks P..P+N-1; docs/data_parallel.md)"},
+    {"distill", "sync_bn", FEED_CFG_BOOL, OFF(distill.sync_bn), "false", NO_RANGE, NULL,
+     "student replicas: batch norm over the global batch (synchronised BN); false = each replica's own batch"},
 
     /* [transport] teacher ranks -> student (distill.source = mpi) */
     {"transport", "dtype", FEED_CFG_ENUM, OFF(transport.dtype), "fp32", NO_RANGE, transfers,

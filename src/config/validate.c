@@ -112,6 +112,46 @@ static void validate_distill(const feed_config *cfg, feed_cfg_errors *errs) {
     }
 }
 
+/* Data-parallel replicas: train.replicas for scratch, distill.student_ranks for a distill or
+ * pfeed student; each splits train.batch evenly. */
+static void validate_replicas(const feed_config *cfg, feed_cfg_errors *errs) {
+    char msg[512];
+    bool distill = cfg->run.mode == FEED_MODE_DISTILL || cfg->run.mode == FEED_MODE_PFEED;
+    int P = 1, key = -1;
+    if (cfg->train.replicas > 1) {
+        key = feed_cfg_find("train", "replicas");
+        P = cfg->train.replicas;
+        if (cfg->run.mode != FEED_MODE_SCRATCH) {
+            snprintf(msg, sizeof msg, "train.replicas = %d is for run.mode = scratch, not %s", P,
+                     feed_cfg_mode_names[cfg->run.mode]);
+            error_at(cfg, errs, key, distill ? "a distillation student takes distill.student_ranks" : "remove it", msg);
+            return;
+        }
+    }
+    if (cfg->distill.student_ranks > 1) {
+        key = feed_cfg_find("distill", "student_ranks");
+        P = cfg->distill.student_ranks;
+        if (!distill) {
+            snprintf(msg, sizeof msg, "distill.student_ranks = %d is for run.mode = distill or pfeed, not %s", P,
+                     feed_cfg_mode_names[cfg->run.mode]);
+            error_at(cfg, errs, key,
+                     cfg->run.mode == FEED_MODE_SCRATCH ? "scratch takes train.replicas" : "remove it", msg);
+            return;
+        }
+        if (cfg->distill.source == FEED_SOURCE_LOCAL) {
+            error_at(cfg, errs, key, "use distill.source = mpi (teacher ranks) or cache",
+                     "distill.source = local runs the teachers inside one student process; replicas need "
+                     "their teachers on ranks or in caches");
+            return;
+        }
+    }
+    if (P > 1 && cfg->train.batch % P != 0) {
+        snprintf(msg, sizeof msg, "train.batch = %d does not split into %d replicas", cfg->train.batch, P);
+        error_at(cfg, errs, key, feed_fmt("make train.batch a multiple of %d, e.g. %d", P, cfg->train.batch / P * P + P),
+                 msg);
+    }
+}
+
 static void validate_sfeed(const feed_config *cfg, feed_cfg_errors *errs) {
     if (cfg->run.mode != FEED_MODE_SFEED) return;
     char msg[512];
@@ -165,6 +205,7 @@ int feed_config_validate(const feed_config *cfg, feed_cfg_errors *errs) {
                  "run.name must be a non-empty file-name prefix without '/'");
     }
     validate_distill(cfg, errs);
+    validate_replicas(cfg, errs);
     validate_sfeed(cfg, errs);
     const char *resume = cfg->checkpoint.resume;
     if (!resume || !*resume) {

@@ -77,7 +77,7 @@ void feed_distill_check(const feed_config *cfg, const feed_dataset *ds, const fe
         }
     }
     if (cfg->distill.source == FEED_SOURCE_CACHE) { /* every cache checked as the run checks it */
-        feed_source_destroy(feed_source_cache_create(cfg, outputs, cfg->train.batch));
+        feed_source_destroy(feed_source_cache_create(cfg, outputs, cfg->train.batch, 0, 1));
         for (int k = 0; k < N; k++) {
             char *path = feed_cache_path(cfg, k);
             printf("cache    %d: %s fits this job (%d views, %s)\n", k + 1, path, cfg->cache.views,

@@ -161,7 +161,8 @@ static void check_samples_cached(cache_source *p, feed_cache *c, int k) {
     }
 }
 
-feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int outputs, int batch) {
+feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int outputs, int batch, int replica,
+                                              int replicas) {
     cache_source *p = feed_xcalloc(1, sizeof *p, "cache teacher source");
     int n = cfg->distill.teachers.n;
     p->base = (feed_teacher_source){.ops = &cache_ops, .n_teachers = n};
@@ -170,6 +171,7 @@ feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int output
     p->ds = feed_dataset_open(cfg->data.path);
     feed_loader_config lc = feed_train_loader_config(cfg, batch, (uint64_t)cfg->run.seed);
     lc.prefetch_depth = 0;
+    lc.shard_rank = replica, lc.shard_count = replicas; /* the student replica's rows */
     p->ld = feed_loader_create(p->ds, &lc);
     p->steps = feed_loader_steps_per_epoch(p->ld);
     p->idx = feed_xmalloc(sizeof(int64_t) * (size_t)batch, "indices");

@@ -51,10 +51,10 @@ static void on_setup(void *self, feed_net *student, feed_sgd *sgd) {
     feed_distill_student *p = self;
     int outputs = 0;
     for (int i = 0; i < p->n_terms; i++) outputs |= p->ops[i]->outputs;
-    p->src = p->spec.make_source(p->spec.source_ctx, outputs, p->spec.cfg->train.batch);
-    p->taps = feed_student_taps_of(student);
     int d[4];
-    feed_net_output_shape(student, d); /* (B, K) */
+    feed_net_output_shape(student, d); /* (B, K): B is this replica's share of train.batch */
+    p->src = p->spec.make_source(p->spec.source_ctx, outputs, d[0]);
+    p->taps = feed_student_taps_of(student);
     feed_term_setup s = {.cfg = p->spec.cfg, .taps = &p->taps, .batch = d[0], .classes = d[1], .seed = p->spec.seed,
                          .sgd = sgd, .n_teachers = p->spec.n_teachers, .teachers = p->src->layouts};
     for (int i = 0; i < p->n_terms; i++) p->term[i] = p->ops[i]->create(&s);
@@ -168,6 +168,18 @@ static void on_progress(void *self, char *buf, size_t cap) {
     if (len < cap) snprintf(buf + len, cap - len, " s");
 }
 
+static int on_modules(void *self, feed_net **out, int max) {
+    feed_distill_student *p = self;
+    int n = 0;
+    for (int i = 0; i < p->n_terms; i++)
+        for (int k = 0; k < p->spec.n_teachers; k++)
+            if (module_of(p, i, k)) {
+                FEED_CHECK(n < max, "this is a bug", "more than %d distillation modules", max);
+                out[n++] = module_of(p, i, k);
+            }
+    return n;
+}
+
 static void on_finish(void *self) { feed_source_finish(((feed_distill_student *)self)->src); }
 
 feed_distill_student *feed_distill_student_create(const feed_distill_spec *spec) {
@@ -197,6 +209,7 @@ feed_train_extension feed_distill_student_extension(feed_distill_student *p) {
         .step_nonfinite = on_step_nonfinite,
         .step_end = on_step_end,
         .progress = on_progress,
+        .modules = on_modules,
         .epoch_metrics = on_epoch_metrics,
         .finish = on_finish,
     };
@@ -212,30 +225,40 @@ void feed_distill_student_free(feed_distill_student *p) {
     free(p->ops), free(p->term), free(p->views), free(p->wait_sum), free(p->wait_names), free(p->buffers), free(p);
 }
 
-/* ---- run.mode = distill / pfeed, rank 0 ---- */
+/* ---- run.mode = distill / pfeed, the student's ranks ---- */
+
+typedef struct {
+    const feed_config *cfg;
+    int replica, replicas;
+} job_ctx;
 
 static feed_teacher_source *job_source(void *ctx, int outputs, int batch) {
-    const feed_config *cfg = ctx;
-    switch (cfg->distill.source) {
-    case FEED_SOURCE_LOCAL: return feed_source_local_create(cfg, outputs, batch);
-    case FEED_SOURCE_CACHE: return feed_source_cache_create(cfg, outputs, batch);
-    default: return feed_source_mpi_create(cfg, outputs, batch);
+    const job_ctx *j = ctx;
+    switch (j->cfg->distill.source) {
+    case FEED_SOURCE_LOCAL: return feed_source_local_create(j->cfg, outputs, batch);
+    case FEED_SOURCE_CACHE: return feed_source_cache_create(j->cfg, outputs, batch, j->replica, j->replicas);
+    default: return feed_source_mpi_create(j->cfg, outputs, batch, j->replica, j->replicas);
     }
 }
 
-int feed_distill_student_rank(const feed_run_ctx *ctx) {
+int feed_distill_student_rank(const feed_run_ctx *ctx, MPI_Comm replicas) {
     const feed_config *cfg = ctx->cfg;
+    job_ctx jc = {.cfg = cfg, .replicas = 1};
+    CHECK_MPI(MPI_Comm_rank(replicas, &jc.replica));
+    CHECK_MPI(MPI_Comm_size(replicas, &jc.replicas));
     feed_distill_spec spec = {.cfg = cfg, .terms = &cfg->distill.terms, .n_teachers = cfg->distill.teachers.n,
-                              .seed = (uint64_t)cfg->run.seed, .make_source = job_source, .source_ctx = (void *)cfg};
+                              .seed = (uint64_t)cfg->run.seed, .make_source = job_source, .source_ctx = &jc};
     feed_distill_student *d = feed_distill_student_create(&spec);
     feed_train_extension ext = feed_distill_student_extension(d);
     char final_path[4200];
     snprintf(final_path, sizeof final_path, "%s/student.h5", cfg->run.dir);
     feed_train_job job = {
         .cfg = cfg,
-        .comm = MPI_COMM_SELF, /* the student trains alone; teachers follow its schedule */
-        .rank = 0,
-        .size = 1,
+        .comm = replicas, /* the student's replicas (usually one); teachers follow its schedule */
+        .rank = jc.replica,
+        .size = jc.replicas,
+        .replicas = replicas,
+        .sync_bn = cfg->distill.sync_bn,
         .seed = spec.seed,
         .prefix = "student",
         .final_path = final_path,

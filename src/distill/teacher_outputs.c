@@ -1,5 +1,6 @@
 /* teacher_outputs.c - the payload layout of teacher_outputs.h. */
 #include <stdio.h>
+#include <string.h>
 
 #include "feed/teacher_outputs.h"
 
@@ -36,6 +37,27 @@ feed_teacher_view feed_teacher_view_of(const feed_teacher_layout *l, const float
     if (l->outputs & FEED_OUT_LOGITS) v.logits = payload + o.logits;
     if (l->outputs & FEED_OUT_FACTOR) v.factor = payload + o.factor;
     return v;
+}
+
+/* Every block is (B, per-sample floats) row-major: shard r takes rows r, r + P, ... */
+void feed_teacher_payload_shard(const feed_teacher_layout *whole, const float *payload, int r, int P, float *dst) {
+    feed_teacher_layout part = *whole;
+    part.batch = whole->batch / P;
+    payload_offsets a = offsets_of(whole), b = offsets_of(&part);
+    size_t from[3 + FEED_MAX_STAGES], to[3 + FEED_MAX_STAGES], per[3 + FEED_MAX_STAGES];
+    int n = 0;
+    if (whole->outputs & FEED_OUT_FINAL)
+        from[n] = a.final, to[n] = b.final, per[n++] = (size_t)whole->final_c * whole->final_h * whole->final_w;
+    if (whole->outputs & FEED_OUT_ATTENTION)
+        for (int s = 0; s < whole->stages; s++)
+            from[n] = a.attention[s], to[n] = b.attention[s], per[n++] = (size_t)whole->stage_h[s] * whole->stage_w[s];
+    if (whole->outputs & FEED_OUT_LOGITS) from[n] = a.logits, to[n] = b.logits, per[n++] = (size_t)whole->classes;
+    if (whole->outputs & FEED_OUT_FACTOR)
+        from[n] = a.factor, to[n] = b.factor, per[n++] = (size_t)whole->factor_c * whole->final_h * whole->final_w;
+    for (int k = 0; k < n; k++)
+        for (int j = 0; j < part.batch; j++)
+            memcpy(dst + to[k] + (size_t)j * per[k], payload + from[k] + ((size_t)j * P + r) * per[k],
+                   per[k] * sizeof(float));
 }
 
 const char *feed_teacher_outputs_str(const feed_teacher_layout *l, char *buf, size_t cap) {

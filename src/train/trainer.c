@@ -23,6 +23,7 @@
 #include "feed/loss_ce.h"
 #include "feed/lr_schedule.h"
 #include "feed/metrics.h"
+#include "feed/replicas.h"
 #include "feed/resume.h"
 #include "feed/sgd.h"
 #include "feed/signals.h"
@@ -64,7 +65,13 @@ typedef struct {
     int64_t skipped_total;    /* steps dropped in the run */
     int64_t skipped_in_a_row; /* steps dropped since the last kept one */
     int64_t skipped_epoch;    /* steps dropped in this epoch */
-    feed_step_list inject_nan, drop; /* test hooks: see read_test_hooks */
+    feed_step_list inject_nan, drop, drift; /* test hooks: see read_step_list */
+    /* data-parallel replicas (job->replicas with P > 1); NULL when training alone */
+    feed_replicas *rep;
+    int replica, replicas;    /* r and P (0 and 1 alone) */
+    bool writer;              /* replica 0: evaluates, writes checkpoints and metrics */
+    MPI_Comm report_comm;     /* the writers of job->comm (one per network), or MPI_COMM_NULL */
+    double allreduce_wait_s;  /* this epoch: waiting for gradient reductions after backward */
 } trainer;
 
 float *feed_sgd_add_net(feed_sgd *sgd, feed_net *net) {
@@ -116,7 +123,9 @@ static feed_lr_schedule make_schedule(const feed_config *cfg, int64_t steps_per_
  *                                  the losses: the step's forward (BN statistics, modules) is
  *                                  real and its backward turns non-finite;
  *   FEED_TEST_DROP_STEPS=3,7       steps 3 and 7 left out entirely (batch read, nothing run):
- *                                  the reference a skipped step must equal bit for bit. */
+ *                                  the reference a skipped step must equal bit for bit;
+ *   FEED_TEST_REPLICA_DRIFT=5      after global step 5 replica 1 (of data-parallel replicas)
+ *                                  nudges one weight by one ulp: the drift check must name it. */
 static feed_step_list read_step_list(const char *name) {
     feed_step_list l = {0};
     const char *s = getenv(name);
@@ -138,10 +147,21 @@ static void setup(trainer *t, const feed_train_job *job) {
     t->job = job;
     t->cfg = cfg;
     t->ds = feed_dataset_open(cfg->data.path);
-    t->B = cfg->train.batch;
+    t->replicas = 1;
+    if (job->replicas && job->replicas != MPI_COMM_NULL) {
+        CHECK_MPI(MPI_Comm_rank(job->replicas, &t->replica));
+        CHECK_MPI(MPI_Comm_size(job->replicas, &t->replicas));
+    }
+    t->writer = t->replica == 0;
+    FEED_CHECK(cfg->train.batch % t->replicas == 0, "make train.batch a multiple of the replicas",
+               "train.batch = %d does not split into %d replicas", cfg->train.batch, t->replicas);
+    t->B = cfg->train.batch / t->replicas; /* this replica's shard of the global batch */
     t->classes = t->ds->num_classes;
     t->img = (size_t)t->ds->channels * t->ds->height * t->ds->width;
     feed_loader_config lc = feed_train_loader_config(cfg, t->B, job->seed);
+    /* shard r of P: the P shards of step s are the global batch s of a single rank */
+    lc.shard_rank = t->replica;
+    lc.shard_count = t->replicas;
     t->train_ld = feed_loader_create(t->ds, &lc);
     FEED_CHECK(feed_loader_steps_per_epoch(t->train_ld) > 0,
                "lower train.batch or use more of the data set (data.subset_*)",
@@ -162,7 +182,16 @@ static void setup(trainer *t, const feed_train_job *job) {
     t->n_student_params = t->sgd.count;
     t->ext = job->ext;
     if (t->ext && t->ext->setup) t->ext->setup(t->ext->self, t->net, &t->sgd);
-    t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
+    if (t->replicas > 1) {
+        feed_net *modules[64];
+        int n_modules = t->ext && t->ext->modules ? t->ext->modules(t->ext->self, modules, 64) : 0;
+        feed_replicas_config rc = {.comm = job->replicas, .sync_bn = job->sync_bn,
+                                   .check_every = cfg->train.replica_check,
+                                   .what = job->label ? job->label : job->prefix};
+        t->rep = feed_replicas_create(&rc, t->net, modules, n_modules, &t->sgd);
+    }
+    t->report_comm = MPI_COMM_NULL;
+    CHECK_MPI(MPI_Comm_split(job->comm, t->writer ? 0 : MPI_UNDEFINED, job->rank, &t->report_comm));    t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
     t->sched = make_schedule(cfg, feed_loader_steps_per_epoch(t->train_ld));
     t->x = feed_xaligned(sizeof(float) * t->B * t->img, "input batch");
     t->y = feed_xmalloc(sizeof(int32_t) * t->B, "labels");
@@ -172,9 +201,12 @@ static void setup(trainer *t, const feed_train_job *job) {
     if (t->skip) t->bn_saved = feed_xmalloc(feed_net_buffers_bytes(t->net) + 1, "BN buffers of a step");
     t->inject_nan = read_step_list("FEED_TEST_NONFINITE_STEPS");
     t->drop = read_step_list("FEED_TEST_DROP_STEPS");
+    t->drift = read_step_list("FEED_TEST_REPLICA_DRIFT");
 }
 
 static void teardown(trainer *t) {
+    feed_replicas_free(t->rep);
+    if (t->report_comm != MPI_COMM_NULL) CHECK_MPI(MPI_Comm_free(&t->report_comm));
     feed_loader_destroy(t->train_ld);
     feed_loader_destroy(t->test_ld);
     feed_net_free(t->net);
@@ -358,7 +390,7 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         return 0;
     }
     double loss_sum = 0, t0 = feed_now_seconds(); /* img/s counts training, not waiting at the start */
-    feed_progress_start(prog, t->job->rank, cfg->run.progress_s);
+    feed_progress_start(prog, t->writer ? t->job->rank : 1, cfg->run.progress_s);
     for (int64_t s = t->step_in_epoch; s < steps; s++) {
         double lr = feed_lr_at_step(&t->sched, (int)t->epoch, t->global_step);
         int n = feed_loader_batch(t->train_ld, t->epoch, s, t->x, t->y);
@@ -367,7 +399,8 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
             t->step_in_epoch = s + 1;
             continue;
         }
-        feed_net_set_step(t->net, (uint64_t)t->global_step);
+        /* dropout masks: replicas draw their own (step, replica) masks */
+        feed_net_set_step(t->net, (uint64_t)t->global_step * (uint64_t)t->replicas + (uint64_t)t->replica);
         if (t->skip) feed_net_buffers_save(t->net, t->bn_saved);
         feed_net_forward(t->net, t->x, 1);
         const float *logits = feed_net_output(t->net);
@@ -381,10 +414,19 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
             feed_loader_batch_indices(t->train_ld, t->epoch, s, t->idx);
             t->ext->add_loss(t->ext->self, t->net, t->global_step, t->idx, n, logits, t->dlogits);
         }
-        if (in_step_list(&t->inject_nan, t->global_step)) t->dlogits[0] = NAN;
+        if (in_step_list(&t->inject_nan, t->global_step) && t->writer) t->dlogits[0] = NAN;
+        if (t->rep) feed_replicas_backward_begin(t->rep);
         feed_net_backward(t->net, t->dlogits);
+        if (t->rep) t->allreduce_wait_s += feed_replicas_backward_end(t->rep);
         char what[512];
-        bool kept = !step_nonfinite(t, loss, n, what, sizeof what);
+        bool bad = step_nonfinite(t, loss, n, what, sizeof what);
+        if (t->rep && feed_replicas_any(t->rep, bad) && !bad) {
+            /* this replica's numbers are finite, another's are not: all drop or stop together */
+            snprintf(what, sizeof what, "another replica's loss, gradient or BN statistic is not finite");
+            bad = true;
+            if (!t->skip) CHECK_MPI(MPI_Barrier(t->job->replicas)); /* that replica ends the job */
+        }
+        bool kept = !bad;
         if (kept) {
             feed_sgd_step(&t->sgd, lr);
             t->skipped_in_a_row = 0;
@@ -398,13 +440,16 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         }
         if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step, kept);
         t->global_step++;
+        if (t->replica == 1 && in_step_list(&t->drift, t->global_step - 1))
+            t->sgd.params[0].param[0] = nextafterf(t->sgd.params[0].param[0], INFINITY);
+        if (t->rep) feed_replicas_check(t->rep, &t->sgd, t->global_step);
         t->step_in_epoch = s + 1;
         if (feed_progress_due(prog, s, steps)) {
             double el = feed_now_seconds() - t0;
             char extra[256] = "";
             if (t->ext && t->ext->progress) t->ext->progress(t->ext->self, extra, sizeof extra);
             feed_progress_update(prog, t->epoch + 1, cfg->train.epochs, s, steps, samples ? loss_sum / samples : NAN,
-                                 el > 0 ? samples / el : 0, extra);
+                                 el > 0 ? samples * t->replicas / el : 0, extra);
         }
         /* After the epoch's last step the epoch is finished first (evaluation, metrics,
            checkpoint) and the stop is agreed at its end: a checkpoint is never "all steps of
@@ -415,11 +460,29 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         }
     }
     feed_progress_clear(prog);
+    if (t->rep) { /* the epoch's figures over the global batches */
+        double v[3] = {loss_sum, (double)errors, (double)samples};
+        feed_replicas_sum(t->rep, v, 3);
+        loss_sum = v[0], errors = (int64_t)v[1], samples = (int64_t)v[2];
+    }
     double el = feed_now_seconds() - t0;
     *loss_out = samples ? loss_sum / samples : NAN;
     *err_out = samples ? (double)errors / samples : NAN;
     *img_s_out = el > 0 ? samples / el : 0;
     return samples;
+}
+
+/* Replica 0's *path (NULL or a string) on every replica of comm. */
+static void broadcast_path(MPI_Comm comm, char **path) {
+    int rank, len;
+    CHECK_MPI(MPI_Comm_rank(comm, &rank));
+    len = rank == 0 && *path ? (int)strlen(*path) + 1 : 0;
+    CHECK_MPI(MPI_Bcast(&len, 1, MPI_INT, 0, comm));
+    if (rank != 0) {
+        free(*path);
+        *path = len ? feed_xmalloc((size_t)len, "checkpoint path") : NULL;
+    }
+    if (len) CHECK_MPI(MPI_Bcast(*path, len, MPI_CHAR, 0, comm));
 }
 
 int feed_train_run(const feed_train_job *job) {
@@ -429,7 +492,10 @@ int feed_train_run(const feed_train_job *job) {
     feed_signals_install();
     feed_ckpt_dir_create(cfg->run.dir);
 
-    feed_resume_choice rc = feed_resume_select(cfg, job->prefix, job->comm);
+    /* replica 0 of every network picks the resume point, its replicas follow */
+    feed_resume_choice rc = {NULL};
+    if (t.writer) rc = feed_resume_select(cfg, job->prefix, t.report_comm);
+    if (t.rep) broadcast_path(job->replicas, &rc.path);
     if (rc.path) {
         feed_ckpt *ck = feed_ckpt_open(rc.path);
         restore(&t, ck);
@@ -442,18 +508,21 @@ int feed_train_run(const feed_train_job *job) {
     }
     char metrics_path[4096];
     snprintf(metrics_path, sizeof metrics_path, "%s/%s_metrics.jsonl", cfg->run.dir, job->prefix);
+    if (t.rep) feed_replicas_broadcast_state(t.rep, &t.sgd); /* identical replicas from the start */
     if (t.ext && t.ext->start) t.ext->start(t.ext->self, t.epoch, t.step_in_epoch, t.global_step);
-    feed_metrics_log *log = feed_metrics_open(metrics_path, rc.path ? t.epoch : 0);
-    if (rc.path) feed_metrics_event(log, job->rank, "resumed", t.epoch, t.global_step);
+    feed_metrics_log *log = t.writer ? feed_metrics_open(metrics_path, rc.path ? t.epoch : 0) : NULL;
+    if (rc.path && log) feed_metrics_event(log, job->rank, "resumed", t.epoch, t.global_step);
     feed_resume_choice_free(&rc);
 
     if (job->rank == 0) {
         if (job->label) printf("%s: ", job->label);
-        printf("%s: %d rank%s training, %s on %s (%lld training images, batch %d, %lld steps/epoch), "
+        char replicas[64] = "";
+        if (t.replicas > 1) snprintf(replicas, sizeof replicas, " = %d replicas x %d", t.replicas, t.B);
+        printf("%s: %d rank%s training, %s on %s (%lld training images, batch %d%s, %lld steps/epoch), "
                "%zu parameters, %d thread%s per rank\n",
                feed_cfg_mode_names[cfg->run.mode], job->size, job->size > 1 ? "s" : "",
                t.model_name, t.ds->name,
-               (long long)feed_loader_samples_per_epoch(t.train_ld), t.B,
+               (long long)feed_loader_samples_per_epoch(t.train_ld) * t.replicas, cfg->train.batch, replicas,
                (long long)feed_loader_steps_per_epoch(t.train_ld), feed_net_num_param_scalars(t.net),
                omp_get_max_threads(), omp_get_max_threads() > 1 ? "s" : "");
         fflush(stdout);
@@ -474,12 +543,21 @@ int feed_train_run(const feed_train_job *job) {
                                 .train_error = te, .test_loss = NAN, .test_error = NAN, .img_per_s = img_s};
         if (t.ext && t.ext->epoch_metrics)
             m.n_extra = t.ext->epoch_metrics(t.ext->self, m.extra_name, m.extra, FEED_METRICS_MAX_EXTRA);
+        if (t.rep && m.n_extra < FEED_METRICS_MAX_EXTRA) {
+            m.extra_name[m.n_extra] = "allreduce_wait_s";
+            m.extra[m.n_extra++] = t.allreduce_wait_s;
+            t.allreduce_wait_s = 0;
+        }
+        if (t.rep) { /* the extension's figures and the waits: means over the replicas */
+            feed_replicas_sum(t.rep, m.extra, m.n_extra);
+            for (int i = 0; i < m.n_extra; i++) m.extra[i] /= t.replicas;
+        }
         if (t.skip && m.n_extra < FEED_METRICS_MAX_EXTRA) {
             m.extra_name[m.n_extra] = "skipped_steps";
             m.extra[m.n_extra++] = (double)t.skipped_epoch;
         }
         t.skipped_epoch = 0;
-        bool evaluate = t.epoch % cfg->train.eval_every == 0 || t.epoch == cfg->train.epochs;
+        bool evaluate = t.writer && (t.epoch % cfg->train.eval_every == 0 || t.epoch == cfg->train.epochs);
         if (evaluate) {
             feed_eval_result r = feed_evaluate(t.net, t.test_ld, t.classes, NULL);
             m.test_loss = r.loss;
@@ -488,11 +566,16 @@ int feed_train_run(const feed_train_job *job) {
         bool best = evaluate && m.test_error < t.best_error;
         if (best) t.best_error = m.test_error;
         m.seconds = feed_now_seconds() - e0;
-        feed_metrics_append(log, job->rank, &m);
+        if (log) feed_metrics_append(log, job->rank, &m);
         double per_epoch = (feed_now_seconds() - run_t0) / (double)(t.epoch - first_epoch);
-        feed_report_epoch(&m, cfg->train.epochs, per_epoch * (double)(cfg->train.epochs - t.epoch), job->label,
-                          job->comm);
-        if (t.epoch % cfg->checkpoint.every == 0 || t.epoch == cfg->train.epochs) {
+        if (t.writer)
+            feed_report_epoch(&m, cfg->train.epochs, per_epoch * (double)(cfg->train.epochs - t.epoch), job->label,
+                              t.report_comm);
+        if (!t.writer && (t.epoch % cfg->checkpoint.every == 0 || t.epoch == cfg->train.epochs)) {
+            char *p = feed_ckpt_dir_path(cfg->run.dir, job->prefix, t.epoch, t.global_step);
+            snprintf(t.last_ckpt, sizeof t.last_ckpt, "%s", p); /* replica 0 wrote it */
+            free(p);
+        } else if (t.epoch % cfg->checkpoint.every == 0 || t.epoch == cfg->train.epochs) {
             save_periodic(&t);
             if (best && cfg->checkpoint.keep_best) {
                 char *p = feed_ckpt_dir_path(cfg->run.dir, job->prefix, t.epoch, t.global_step);
@@ -508,17 +591,17 @@ int feed_train_run(const feed_train_job *job) {
     }
     /* Release peers (teacher ranks) before the last checkpoint, so they are not held. */
     if (t.ext && t.ext->finish) t.ext->finish(t.ext->self);
-    if (stopped) {
+    if (stopped && t.writer) {
         save_periodic(&t);
         feed_metrics_event(log, job->rank, "stopped", t.epoch, t.global_step);
         if (job->rank == 0)
             printf("%s%sstop signal received: checkpoint written at epoch %lld + %lld steps (step %lld); "
                    "run the same command to resume\n",
                    job->label ? job->label : "", job->label ? ": " : "", (long long)t.epoch, (long long)t.step_in_epoch, (long long)t.global_step);
-    } else if (job->final_path) {
+    } else if (job->final_path && t.writer && !stopped) {
         save(&t, job->final_path);
     }
-    feed_metrics_close(log);
+    if (log) feed_metrics_close(log);
     teardown(&t);
     return 0;
 }
