@@ -267,6 +267,22 @@ int net_param(feed_net *net, feed_layer *L, const char *suffix, int kind, int dt
     return net->ne++;
 }
 
+int feed_layout4_try(const dnnl_memory_desc_t *md, feed_layout4 *l) {
+    if (md->format_kind != dnnl_blocked || md->ndims != 4) return 0;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    if (!(b->inner_nblks == 0 || (b->inner_nblks == 1 && b->inner_idxs[0] == 1))) return 0;
+    l->off0 = md->offset0;
+    for (int i = 0; i < 4; i++) l->st[i] = b->strides[i];
+    l->cblk = b->inner_nblks ? (int)b->inner_blks[0] : 1;
+    return 1;
+}
+
+void feed_layout4_of(const dnnl_memory_desc_t *md, feed_layout4 *l, const char *what) {
+    char buf[64];
+    FEED_CHECK(feed_layout4_try(md, l), "internal", "%s: unsupported layout %s", what,
+               feed_md_str(md, buf, sizeof buf));
+}
+
 dnnl_memory_t net_diff_target(feed_net *net, int vid, int *acc) {
     feed_value *v = &net->v[vid];
     *acc = v->written;

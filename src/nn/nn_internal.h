@@ -215,6 +215,21 @@ void feed_weighted_bind_bwd(feed_net *net, feed_weighted *W, const feed_value *i
 void feed_weighted_backward(feed_net *net, feed_layer *L, feed_weighted *W);
 void feed_weighted_free(feed_weighted *W);
 
+/* Element addressing in a 4-D activation layout that loops written in C walk (shortcut A,
+ * synchronised BN): plain strides (nchw, nhwc, ...) or one inner channel block (nChw16c,
+ * nChw8c). Channels past C in the last block are padding. */
+typedef struct feed_layout4 {
+    dnnl_dim_t off0, st[4];
+    int cblk; /* channel block size (1 = none) */
+} feed_layout4;
+/* 1 and *l filled for those layouts, else 0. */
+int feed_layout4_try(const dnnl_memory_desc_t *md, feed_layout4 *l);
+/* The same, ending the job (internal error naming `what`) on any other layout. */
+void feed_layout4_of(const dnnl_memory_desc_t *md, feed_layout4 *l, const char *what);
+static inline size_t feed_off4(const feed_layout4 *l, dnnl_dim_t n, dnnl_dim_t c, dnnl_dim_t h, dnnl_dim_t w) {
+    return (size_t)(l->off0 + n * l->st[0] + (c / l->cblk) * l->st[1] + h * l->st[2] + w * l->st[3] + c % l->cblk);
+}
+
 /* For fold.c: the BN layer's parameter arrays. */
 void feed_bn_params(feed_net *net, int layer, const float **w, const float **b, const float **rm,
                     const float **rv);

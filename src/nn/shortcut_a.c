@@ -6,27 +6,8 @@
 
 #include "nn_internal.h"
 
-typedef struct layout4 {
-    dnnl_dim_t off0, st[4];
-    int cblk; /* channel block size (1 = none) */
-} layout4;
-
-static void layout_of(const dnnl_memory_desc_t *md, layout4 *l) {
-    FEED_CHECK(md->format_kind == dnnl_blocked, "internal", "shortcut A needs a blocked layout");
-    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
-    FEED_CHECK(b->inner_nblks == 0 || (b->inner_nblks == 1 && b->inner_idxs[0] == 1), "internal",
-               "shortcut A: unsupported layout");
-    l->off0 = md->offset0;
-    for (int i = 0; i < 4; i++) l->st[i] = b->strides[i];
-    l->cblk = b->inner_nblks ? (int)b->inner_blks[0] : 1;
-}
-
-static inline size_t off4(const layout4 *l, dnnl_dim_t n, dnnl_dim_t c, dnnl_dim_t h, dnnl_dim_t w) {
-    return (size_t)(l->off0 + n * l->st[0] + (c / l->cblk) * l->st[1] + h * l->st[2] + w * l->st[3] + c % l->cblk);
-}
-
 typedef struct sa_priv {
-    layout4 li, lo;
+    feed_layout4 li, lo;
 } sa_priv;
 
 static void sa_plan(feed_net *net, feed_layer *L) {
@@ -46,8 +27,8 @@ static void sa_plan(feed_net *net, feed_layer *L) {
     }
     dnnl_memory_desc_t omd = feed_md_tag(4, out->dims, tag);
     net_set_md(net, L->out, &omd);
-    layout_of(&imd, &P->li);
-    layout_of(&omd, &P->lo);
+    feed_layout4_of(&imd, &P->li, "shortcut A");
+    feed_layout4_of(&omd, &P->lo, "shortcut A");
 }
 
 static void sa_forward(feed_net *net, feed_layer *L, int train) {
@@ -64,7 +45,7 @@ static void sa_forward(feed_net *net, feed_layer *L, int train) {
         dnnl_dim_t n = q / C, c = q % C;
         for (dnnl_dim_t h = 0; h < OH; h++)
             for (dnnl_dim_t w = 0; w < OW; w++)
-                y[off4(&P->lo, n, c + pf, h, w)] = x[off4(&P->li, n, c, h * s, w * s)];
+                y[feed_off4(&P->lo, n, c + pf, h, w)] = x[feed_off4(&P->li, n, c, h * s, w * s)];
     }
 }
 
@@ -84,7 +65,7 @@ static void sa_backward(feed_net *net, feed_layer *L) {
         dnnl_dim_t n = q / C, c = q % C;
         for (dnnl_dim_t h = 0; h < OH; h++)
             for (dnnl_dim_t w = 0; w < OW; w++)
-                t[off4(&P->li, n, c, h * s, w * s)] = d[off4(&P->lo, n, c + pf, h, w)];
+                t[feed_off4(&P->li, n, c, h * s, w * s)] = d[feed_off4(&P->lo, n, c + pf, h, w)];
     }
     net_diff_done(net, L->in[0], acc);
 }
