@@ -6,15 +6,18 @@
 # beside the live runs.
 #
 #   tools/compare_cache.sh [--build DIR] [--out DIR] [--views V] [--dtype fp32|bf16|fp16]
-#                          [--seeds "S1 S2"] [--parallel P]
+#                          [--seeds "S1 S2"] [--parallel P] [--student-ranks R [--sync-bn]]
 #
 # Defaults: build/, runs/compare (teachers, live pfeed4_s<seed>), 8 views, fp32, seeds 100 101,
 # 2 runs side by side, one OpenMP thread per process. One cache serves every seed: it is
 # written with the first seed's augmentation, so the first seed's student sees exactly the
 # live run's augmentations in epochs 1..V, the others use cache.seed = the first seed.
+# --student-ranks R trains each student as R data-parallel replicas (distill.student_ranks,
+# mpirun -np R, one run at a time; --sync-bn: distill.sync_bn = true) in
+# pfeed4_cache_<dtype>_v<V>_r<R>[_sync]_s<seed>.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=$here/build out=runs/compare views=8 dtype=fp32 seeds="100 101" parallel=2
+build=$here/build out=runs/compare views=8 dtype=fp32 seeds="100 101" parallel=2 ranks=1 sync=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -23,7 +26,9 @@ while [ $# -gt 0 ]; do
     --dtype) dtype=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
     --parallel) parallel=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --student-ranks) ranks=$2; shift 2 ;;
+    --sync-bn) sync=true; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "compare_cache.sh: error: unknown argument '$1'" >&2
        echo "  hint: tools/compare_cache.sh --help" >&2; exit 2 ;;
   esac
@@ -56,13 +61,20 @@ if [ ! -f "$cache_dir/done" ]; then
   touch "$cache_dir/done"
 fi
 echo "== students from the caches =="
+tag=${dtype}_v${views} launch=("$feed")
+if [ "$ranks" -gt 1 ]; then
+  tag=${tag}_r$ranks; [ $sync = true ] && tag=${tag}_sync
+  launch=(mpirun --oversubscribe --bind-to none -np "$ranks" "$feed")
+  recipe+=(distill.student_ranks=$ranks distill.sync_bn=$sync)
+  parallel=1 # the replicas take the cores
+fi
 pids=()
 for s in $seeds; do
-  dir=$out/pfeed4_cache_${dtype}_v${views}_s$s
+  dir=$out/pfeed4_cache_${tag}_s$s
   [ -f "$dir/done" ] && continue
   mkdir -p "$dir"
   ( t0=$(date +%s.%N)
-    if "$feed" jobs/fashion_pfeed.ini distill.source=cache run.seed=$s checkpoint.resume=none "${recipe[@]}" \
+    if "${launch[@]}" jobs/fashion_pfeed.ini distill.source=cache run.seed=$s checkpoint.resume=none "${recipe[@]}" \
          run.dir="$dir" > "$dir/log.txt" 2>&1; then
       wall "$t0" > "$dir/wall_s"; touch "$dir/done"; echo "compare_cache.sh: seed $s done"
     else echo "compare_cache.sh: seed $s FAILED, see $dir/log.txt" >&2; fi ) &
@@ -80,9 +92,10 @@ for s in $seeds; do
     "$(cat "$out/pfeed4_s$s/wall_s")"
 done
 for s in $seeds; do
-  dir=$out/pfeed4_cache_${dtype}_v${views}_s$s
+  dir=$out/pfeed4_cache_${tag}_s$s
   e=$(final_error "$dir/student_metrics.jsonl")
-  printf "| from %s caches, %s views | %s | %.2f | %s |\n" "$dtype" "$views" "$s" \
+  printf "| from %s caches, %s views%s | %s | %.2f | %s |\n" "$dtype" "$views" \
+    "$([ "$ranks" -gt 1 ] && echo ", $ranks replicas$([ $sync = true ] && echo ", sync BN")")" "$s" \
     "$(awk -v e="$e" 'BEGIN{print 100*e}')" "$(cat "$dir/wall_s")"
 done
 echo

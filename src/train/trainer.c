@@ -125,7 +125,7 @@ static feed_lr_schedule make_schedule(const feed_config *cfg, int64_t steps_per_
  *   FEED_TEST_DROP_STEPS=3,7       steps 3 and 7 left out entirely (batch read, nothing run):
  *                                  the reference a skipped step must equal bit for bit;
  *   FEED_TEST_REPLICA_DRIFT=5      after global step 5 replica 1 (of data-parallel replicas)
- *                                  nudges one weight by one ulp: the drift check must name it. */
+ *                                  nudges one weight by 0.1 %: the drift check must name it. */
 static feed_step_list read_step_list(const char *name) {
     feed_step_list l = {0};
     const char *s = getenv(name);
@@ -441,7 +441,7 @@ static int64_t train_epoch(trainer *t, feed_progress *prog, double *loss_out, do
         if (t->ext && t->ext->step_end) t->ext->step_end(t->ext->self, t->global_step, kept);
         t->global_step++;
         if (t->replica == 1 && in_step_list(&t->drift, t->global_step - 1))
-            t->sgd.params[0].param[0] = nextafterf(t->sgd.params[0].param[0], INFINITY);
+            t->sgd.params[0].param[0] = t->sgd.params[0].param[0] * 1.001f + 1e-6f;
         if (t->rep) feed_replicas_check(t->rep, &t->sgd, t->global_step);
         t->step_in_epoch = s + 1;
         if (feed_progress_due(prog, s, steps)) {
