@@ -26,7 +26,7 @@
       "its final feature map)")                                                                    \
     X(SFEED, sfeed, feed_mode_sfeed, feed_ranks_sfeed, feed_sfeed_check_job,                        \
       "rank r trains generation r + 1; with sfeed.teacher empty rank 0 trains generation 0 and "   \
-      "rank r generation r",                                                                       \
+      "rank r generation r (distill.student_ranks = P: P ranks per generation)",                  \
       "sequential FEED (or BAN with terms = kd): generations 1..K of the student, each learning "  \
       "from the one before with sfeed.terms, pipelined across ranks (sfeed.lag_epochs)")          \
     X(CACHE, cache, feed_mode_cache, feed_ranks_any, feed_cache_check,                              \

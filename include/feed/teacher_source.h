@@ -61,10 +61,11 @@ feed_teacher_source *feed_source_local_create(const feed_config *cfg, int output
 feed_teacher_source *feed_source_cache_create(const feed_config *cfg, int outputs, int batch, int replica,
                                               int replicas);
 /* In-process teachers given as objects (teacher.h; the source takes them over), on the
- * minibatches of the loader [data] describes with `seed` (the student's). */
+ * minibatches of the loader [data] describes with `seed` (the student's): for student replica
+ * r of P (sfeed with distill.student_ranks) shard r of P of them. */
 struct feed_teacher;
 feed_teacher_source *feed_source_local_from(const feed_config *cfg, struct feed_teacher **teachers, int n,
-                                            uint64_t seed, int batch);
+                                            uint64_t seed, int batch, int replica, int replicas);
 
 static inline void feed_source_start(feed_teacher_source *s, int64_t epoch, int64_t step_in_epoch, int64_t step) {
     s->ops->start(s, epoch, step_in_epoch, step);

@@ -47,13 +47,14 @@ int feed_ranks_distill(const feed_config *cfg, char *why, size_t cap) {
 }
 
 int feed_ranks_sfeed(const feed_config *cfg, char *why, size_t cap) {
-    int k = cfg->sfeed.generations;
+    int k = cfg->sfeed.generations, P = cfg->distill.student_ranks;
+    const char *per = P > 1 ? feed_fmt("%d (distill.student_ranks)", P) : "one";
     if (cfg->sfeed.teacher) {
-        snprintf(why, cap, "one per generation 1..%d; generation 0 is %s", k, cfg->sfeed.teacher);
-        return k;
+        snprintf(why, cap, "%s per generation 1..%d; generation 0 is %s", per, k, cfg->sfeed.teacher);
+        return k * P;
     }
-    snprintf(why, cap, "one per generation 0..%d; generation 0 is trained in the job", k);
-    return k + 1;
+    snprintf(why, cap, "%s per generation 0..%d; generation 0 is trained in the job", per, k);
+    return (k + 1) * P;
 }
 
 /* World rank 0 holds the lock of the folder the job writes (include/feed/run_lock.h) for the

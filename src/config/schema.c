@@ -146,7 +146,8 @@ const feed_cfg_key feed_cfg_keys[] = {
      "weight of the cross-entropy: a number >= 0, or auto = 1 - kd.alpha with kd, else 1"},
     {"distill", "student_ranks", FEED_CFG_INT, OFF(distill.student_ranks), "1", 1, 4096, NULL,
      "data-parallel replicas of the student on ranks 0..P-1, each with train.batch / P of every minibatch "
-     "(with source = mpi the teachers follow on ranks P..P+N-1; docs/data_parallel.md)"},
+     "(with source = mpi the teachers follow on ranks P..P+N-1; sfeed: P ranks per generation; "
+     "docs/data_parallel.md)"},
     {"distill", "sync_bn", FEED_CFG_BOOL, OFF(distill.sync_bn), "false", NO_RANGE, NULL,
      "student replicas: batch norm over the global batch (synchronised BN); false = each replica's own batch"},
 

@@ -112,8 +112,8 @@ static void validate_distill(const feed_config *cfg, feed_cfg_errors *errs) {
     }
 }
 
-/* Data-parallel replicas: train.replicas for scratch, distill.student_ranks for a distill or
- * pfeed student; each splits train.batch evenly. */
+/* Data-parallel replicas: train.replicas for scratch, distill.student_ranks for a distill,
+ * pfeed or sfeed student (sfeed: every generation); each splits train.batch evenly. */
 static void validate_replicas(const feed_config *cfg, feed_cfg_errors *errs) {
     char msg[512];
     bool distill = cfg->run.mode == FEED_MODE_DISTILL || cfg->run.mode == FEED_MODE_PFEED;
@@ -131,14 +131,14 @@ static void validate_replicas(const feed_config *cfg, feed_cfg_errors *errs) {
     if (cfg->distill.student_ranks > 1) {
         key = feed_cfg_find("distill", "student_ranks");
         P = cfg->distill.student_ranks;
-        if (!distill) {
-            snprintf(msg, sizeof msg, "distill.student_ranks = %d is for run.mode = distill or pfeed, not %s", P,
+        if (!distill && cfg->run.mode != FEED_MODE_SFEED) {
+            snprintf(msg, sizeof msg, "distill.student_ranks = %d is for run.mode = distill, pfeed or sfeed, not %s", P,
                      feed_cfg_mode_names[cfg->run.mode]);
             error_at(cfg, errs, key,
                      cfg->run.mode == FEED_MODE_SCRATCH ? "scratch takes train.replicas" : "remove it", msg);
             return;
         }
-        if (cfg->distill.source == FEED_SOURCE_LOCAL) {
+        if (distill && cfg->distill.source == FEED_SOURCE_LOCAL) {
             error_at(cfg, errs, key, "use distill.source = mpi (teacher ranks) or cache",
                      "distill.source = local runs the teachers inside one student process; replicas need "
                      "their teachers on ranks or in caches");

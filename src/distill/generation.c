@@ -30,6 +30,9 @@ int feed_sfeed_version(int64_t epoch, int lag_epochs, int epochs) {
 typedef struct {
     const feed_config *cfg;
     int g, rank;            /* this rank's generation */
+    MPI_Comm replicas;      /* the generation's ranks (distill.student_ranks = P); replica 0
+                               does the weights channel and shares what it receives */
+    int replica, P;
     int prev_rank, next_rank; /* ranks of g-1 and g+1, -1 when there is none */
     int E, L;
     int64_t steps_per_epoch;
@@ -62,7 +65,14 @@ static feed_teacher_source *make_source(void *ctx, int outputs, int batch) {
     generation *G = ctx;
     const feed_config *cfg = G->cfg;
     feed_net *net;
-    if (G->prev_rank < 0) {
+    if (G->prev_rank < 0 || G->replica > 0) { /* replicas > 0 get the weights from replica 0 */
+        if (G->prev_rank >= 0) {
+            feed_model_spec spec = student_spec(G, batch);
+            G->teacher_net = feed_model_create(&spec, 0, true);
+            feed_teacher *t = feed_teacher_wrap(G->teacher_net, outputs);
+            return feed_source_local_from(cfg, &t, 1, (uint64_t)cfg->run.seed + (uint64_t)G->g, batch, G->replica,
+                                          G->P);
+        }
         net = feed_teacher_load_net(cfg->sfeed.teacher, G->ds, cfg->data.path, batch);
         feed_ckpt *ck = feed_ckpt_open(cfg->sfeed.teacher);
         G->applied = (int)feed_ckpt_get_meta(ck)->epoch;
@@ -77,7 +87,7 @@ static feed_teacher_source *make_source(void *ctx, int outputs, int batch) {
     }
     G->teacher_net = net;
     feed_teacher *t = feed_teacher_wrap(net, outputs);
-    return feed_source_local_from(cfg, &t, 1, (uint64_t)cfg->run.seed + (uint64_t)G->g, batch);
+    return feed_source_local_from(cfg, &t, 1, (uint64_t)cfg->run.seed + (uint64_t)G->g, batch, G->replica, G->P);
 }
 
 static void poll_producer(void *ctx) {
@@ -107,7 +117,7 @@ static void on_start(void *self, int64_t epoch, int64_t step_in_epoch, int64_t g
     generation *G = self;
     if (G->d) G->inner.start(G->inner.self, epoch, step_in_epoch, global_step);
     G->keep_from = feed_sfeed_version(epoch, G->L, G->E);
-    if (G->next_rank >= 0) {
+    if (G->next_rank >= 0 && G->replica == 0) {
         feed_weights_producer_config pc = {
             .comm = G->wcomm, .consumer_rank = G->next_rank, .generation = G->g, .net = G->student,
             .dir = G->cfg->run.dir, .prefix = G->prefix, .meta = &G->meta,
@@ -118,12 +128,39 @@ static void on_start(void *self, int64_t epoch, int64_t step_in_epoch, int64_t g
     }
 }
 
+/* Replica 0's teacher weights (version v) on every replica of the generation; whether they
+ * came (false: a stop signal). */
+static bool share_teacher(generation *G, bool got, int v) {
+    if (G->P == 1) return got;
+    int ok = got;
+    CHECK_MPI(MPI_Bcast(&ok, 1, MPI_INT, 0, G->replicas));
+    if (!ok) return false;
+    size_t bytes = feed_net_snapshot_bytes(G->teacher_net);
+    void *buf = feed_xmalloc(bytes, "teacher weights"); /* once per version, not per step */
+    if (G->replica == 0) feed_net_snapshot_get(G->teacher_net, buf);
+    for (size_t at = 0; at < bytes; at += (size_t)1 << 30) {
+        size_t n = bytes - at < ((size_t)1 << 30) ? bytes - at : (size_t)1 << 30;
+        CHECK_MPI(MPI_Bcast((char *)buf + at, (int)n, MPI_BYTE, 0, G->replicas));
+    }
+    if (G->replica > 0) feed_net_snapshot_set(G->teacher_net, buf);
+    free(buf);
+    G->applied = v;
+    return true;
+}
+
 static bool on_epoch_begin(void *self, int64_t epoch) {
     generation *G = self;
     G->epoch_version = G->applied;
     G->epoch_wait_s = 0;
-    if (!G->in) return true;
+    if (G->prev_rank < 0) return true; /* a file teacher */
     int v = feed_sfeed_version(epoch, G->L, G->E);
+    if (G->replica > 0) { /* replica 0 receives, then shares */
+        double t0 = feed_now_seconds();
+        if (v != G->applied && !share_teacher(G, false, v)) return false;
+        G->epoch_wait_s = feed_now_seconds() - t0;
+        G->epoch_version = v;
+        return true;
+    }
     if (v != G->applied) {
         if (feed_weights_consumer_wanted(G->in) < 0) feed_weights_consumer_want(G->in, v, G->keep_from);
         FEED_CHECK(feed_weights_consumer_wanted(G->in) == v, "this is a bug", "generation %d wanted version %d, needs %d",
@@ -132,8 +169,8 @@ static bool on_epoch_begin(void *self, int64_t epoch) {
         double t0 = feed_now_seconds();
         bool got = feed_weights_consumer_get(G->in, &bytes, poll_producer, G);
         G->epoch_wait_s = feed_now_seconds() - t0;
-        if (!got) return false; /* a stop signal */
-        feed_net_snapshot_set(G->teacher_net, bytes);
+        if (got) feed_net_snapshot_set(G->teacher_net, bytes);
+        if (!share_teacher(G, got, v)) return false; /* a stop signal */
         G->applied = v;
         if (v < G->E) feed_weights_consumer_want(G->in, v + 1, G->keep_from); /* the next, in the background */
     }
@@ -157,6 +194,11 @@ static void on_step_end(void *self, int64_t global_step, bool kept) {
     if (G->d) G->inner.step_end(G->inner.self, global_step, kept);
     if (G->out) feed_weights_producer_poll(G->out);
     if (G->in) feed_weights_consumer_poll(G->in);
+}
+
+static int on_modules(void *self, feed_net **out, int max) {
+    generation *G = self;
+    return G->d ? G->inner.modules(G->inner.self, out, max) : 0;
 }
 
 static void on_progress(void *self, char *buf, size_t cap) {
@@ -197,9 +239,13 @@ static void setup_generation(generation *G, const feed_run_ctx *ctx) {
     int from_file = cfg->sfeed.teacher != NULL;
     G->cfg = cfg;
     G->rank = ctx->rank;
-    G->g = from_file ? ctx->rank + 1 : ctx->rank;
-    G->prev_rank = ctx->rank >= 1 ? ctx->rank - 1 : -1;
-    G->next_rank = ctx->rank + 1 < ctx->size ? ctx->rank + 1 : -1;
+    G->P = cfg->distill.student_ranks;
+    int slot = ctx->rank / G->P; /* generations on ranks slot*P .. slot*P+P-1 */
+    G->replica = ctx->rank % G->P;
+    G->g = from_file ? slot + 1 : slot;
+    /* the weights channel runs between the replicas 0 of neighbouring generations */
+    G->prev_rank = slot >= 1 ? (slot - 1) * G->P : -1;
+    G->next_rank = (slot + 1) * G->P < ctx->size ? (slot + 1) * G->P : -1;
     G->E = cfg->train.epochs;
     G->L = cfg->sfeed.lag_epochs;
     G->applied = -1;
@@ -227,13 +273,16 @@ static void print_layout(const feed_run_ctx *ctx) {
            cfg->sfeed.lag_epochs ? feed_fmt("epoch e learns from the generation before after its epoch min(%d + e, %d)",
                                             cfg->sfeed.lag_epochs, cfg->train.epochs)
                                  : "every epoch learns from the finished generation before");
-    for (int r = 0; r < ctx->size; r++) {
-        int g = from_file ? r + 1 : r;
+    int P = cfg->distill.student_ranks;
+    for (int r = 0; r < ctx->size; r += P) {
+        int g = from_file ? r / P + 1 : r / P;
+        const char *ranks = P > 1 ? feed_fmt("ranks %d-%d (%d replicas)", r, r + P - 1, P) : feed_fmt("rank %d", r);
         if (g == 0)
-            printf("sfeed: rank %d trains generation 0 (cross-entropy, seed %d)\n", r, cfg->run.seed);
+            printf("sfeed: %s trains generation 0 (cross-entropy, seed %d)\n", ranks, cfg->run.seed);
         else
-            printf("sfeed: rank %d trains generation %d (seed %d) from %s\n", r, g, cfg->run.seed + g,
-                   g == 1 && from_file ? cfg->sfeed.teacher : feed_fmt("generation %d (rank %d)", g - 1, r - 1));
+            printf("sfeed: %s trains generation %d (seed %d) from %s\n", ranks, g, cfg->run.seed + g,
+                   g == 1 && from_file ? cfg->sfeed.teacher
+                                       : feed_fmt("generation %d (rank %d)", g - 1, r - P));
     }
     fflush(stdout);
 }
@@ -244,6 +293,8 @@ int feed_sfeed_rank(const feed_run_ctx *ctx) {
     setup_generation(&G, ctx);
     if (ctx->rank == 0) print_layout(ctx);
     G.wcomm = feed_weights_comm(MPI_COMM_WORLD);
+    G.replicas = MPI_COMM_SELF;
+    if (G.P > 1) CHECK_MPI(MPI_Comm_split(MPI_COMM_WORLD, ctx->rank / G.P, ctx->rank, &G.replicas));
     if (G.g >= 1) {
         feed_distill_spec spec = {.cfg = cfg, .terms = &cfg->sfeed.terms, .n_teachers = 1,
                                   .seed = (uint64_t)cfg->run.seed + (uint64_t)G.g, .make_source = make_source,
@@ -263,6 +314,7 @@ int feed_sfeed_rank(const feed_run_ctx *ctx) {
         .step_nonfinite = on_step_nonfinite,
         .step_end = on_step_end,
         .progress = on_progress,
+        .modules = on_modules,
         .epoch_metrics = on_epoch_metrics,
         .epoch_end = on_epoch_end,
         .finish = on_finish,
@@ -271,9 +323,11 @@ int feed_sfeed_rank(const feed_run_ctx *ctx) {
     snprintf(final_path, sizeof final_path, "%s/gen%d.h5", cfg->run.dir, G.g);
     feed_train_job job = {
         .cfg = cfg,
-        .comm = MPI_COMM_SELF, /* each generation trains alone, on its own schedule */
-        .rank = 0,
-        .size = 1,
+        .comm = G.replicas, /* each generation trains alone (on its replicas), on its own schedule */
+        .rank = G.replica,
+        .size = G.P,
+        .replicas = G.replicas,
+        .sync_bn = cfg->distill.sync_bn,
         .seed = (uint64_t)cfg->run.seed + (uint64_t)G.g,
         .prefix = G.prefix,
         .final_path = final_path,
@@ -287,5 +341,6 @@ int feed_sfeed_rank(const feed_run_ctx *ctx) {
     feed_distill_student_free(G.d);
     feed_dataset_close(G.ds);
     CHECK_MPI(MPI_Comm_free(&G.wcomm));
+    if (G.P > 1) CHECK_MPI(MPI_Comm_free(&G.replicas));
     return rc;
 }

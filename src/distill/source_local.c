@@ -56,13 +56,14 @@ static void local_destroy(feed_teacher_source *s) {
 static const feed_teacher_source_ops local_ops = {local_start, local_get, local_release, local_finish, local_destroy};
 
 feed_teacher_source *feed_source_local_from(const feed_config *cfg, feed_teacher **teachers, int n, uint64_t seed,
-                                            int batch) {
+                                            int batch, int replica, int replicas) {
     local_source *p = feed_xcalloc(1, sizeof *p, "local teacher source");
     p->base = (feed_teacher_source){.ops = &local_ops, .n_teachers = n};
     p->base.layouts = feed_xcalloc((size_t)n, sizeof *p->base.layouts, "teacher layouts");
     p->ds = feed_dataset_open(cfg->data.path);
     feed_loader_config lc = feed_train_loader_config(cfg, batch, seed);
     lc.prefetch_depth = 0;
+    lc.shard_rank = replica, lc.shard_count = replicas;
     p->ld = feed_loader_create(p->ds, &lc);
     p->x = feed_xaligned(sizeof(float) * (size_t)batch * p->ds->channels * p->ds->height * p->ds->width, "input batch");
     p->y = feed_xmalloc(sizeof(int32_t) * (size_t)batch, "labels");
@@ -83,7 +84,7 @@ feed_teacher_source *feed_source_local_create(const feed_config *cfg, int output
     feed_dataset *ds = feed_dataset_open(cfg->data.path);
     feed_teacher **teachers = feed_xcalloc((size_t)n, sizeof *teachers, "teachers");
     for (int k = 0; k < n; k++) teachers[k] = feed_teacher_open(cfg, k, ds, outputs, batch);
-    feed_teacher_source *s = feed_source_local_from(cfg, teachers, n, (uint64_t)cfg->run.seed, batch);
+    feed_teacher_source *s = feed_source_local_from(cfg, teachers, n, (uint64_t)cfg->run.seed, batch, 0, 1);
     free(teachers);
     feed_dataset_close(ds);
     return s;

@@ -10,7 +10,8 @@
     (the default) must differ far more (10x), so the comparison can fail.
  2. pfeed with one teacher rank, the same for the student and its NTL (with BN), over 2 steps:
     there the noise grows faster (the 2-thread floor is 6e-4 after 20 steps, as large as the
-    effect of per-replica BN), after 2 steps it is 1e-6 and P = 2 is within 1e-5.
+    effect of per-replica BN), after 2 steps it is 1e-6 and P = 2 is within 1e-5. Then sfeed,
+    generations 1 and 2 pipelined, each on 2 replicas against one rank each.
  3. exact resume, pfeed with P = 2 (per-replica BN): SIGKILL, then SIGUSR1 (checkpoint and
     exit), each resumed: the final checkpoint bit-identical to the uninterrupted P = 2 run.
  4. the drift check: replica 1 nudged after step 5 ends the job at the check of step 10
@@ -101,6 +102,21 @@ if (ok(p1, "pfeed, student on 1 rank") & ok(pf, "pfeed, 2 threads") & ok(p2, "pf
         & ok(p2own, "pfeed, 2 replicas, own BN")):
     check(any(k.startswith("ntl/") for k in tensors(f"{W}/p1/student.h5")), "pfeed: the checkpoint holds the NTL")
     compare("pfeed", 2, f"{W}/p1/student.h5", f"{W}/p1t2/student.h5", f"{W}/p2/student.h5", f"{W}/p2own/student.h5")
+
+# 2b. sfeed: generations 1 and 2 from the teacher above, pipelined (lag 1 of 2 epochs), each
+# generation on 2 replicas with sync BN against one rank each: 4 steps per generation
+sfeed_ini = write_ini(W, "sfeed.ini", COMMON + f"[run]\nmode = sfeed\n[train]\nbatch = 16\nepochs = 2\n"
+                      f"[sfeed]\nteacher = {teacher}\ngenerations = 2\nlag_epochs = 1\n")
+q1 = job(2, sfeed_ini, f"run.dir={W}/q1", LR, TWO)
+q2 = job(4, sfeed_ini, f"run.dir={W}/q2", LR, TWO, "distill.student_ranks=2", "distill.sync_bn=true")
+if ok(q1, "sfeed, a rank per generation") & ok(q2, "sfeed, 2 replicas per generation, sync BN"):
+    check("ranks 2-3 (2 replicas) trains generation 2" in q2.stdout, "sfeed: the layout names each generation's ranks")
+    for g in (1, 2):
+        a, b = tensors(f"{W}/q2/gen{g}.h5"), tensors(f"{W}/q1/gen{g}.h5")
+        w, r = rel(a, b, False), rel(a, b, True)
+        print(f"   sfeed generation {g} after 4 steps, 2 replicas against 1 rank: weights {w:.2e}, BN statistics {r:.2e}")
+        check(w <= 1e-5, f"sfeed generation {g}: P = 2 with sync BN within 1e-5 of P = 1 ({w:.2e})")
+
 
 def wait_for_epoch_1(folder):
     """Until the checkpoint of epoch 1 is in folder."""
