@@ -10,7 +10,8 @@
 #    tiny settings: 3 teachers (srun --mpi=pmix), then pFEED with them through the afterok
 #    dependency - the pFEED part only once `feed_mpi --help` lists mode pfeed (until then it
 #    prints "SKIP ... pfeed not built yet" and checks everything else);
-#    then jobs/slurm/sfeed.sbatch: 2 generations pipelined from the chain's first teacher;
+#    then jobs/slurm/sfeed.sbatch: 2 generations pipelined from the chain's first teacher,
+#    and pfeed.sbatch with the student on 2 replicas (distill.student_ranks=2, 5 tasks);
 # 3. the teacher script launched with mpirun instead of srun (FEED_LAUNCHER=mpirun);
 # 4. a run whose 2-minute time limit forces SIGUSR1 (--signal=B:USR1@30): feed_mpi checkpoints,
 #    the job requeues itself and resumes; a job depending on it (afterok) starts only after
@@ -201,6 +202,19 @@ evaluate+=(runs/fashion_sfeed/gen1.h5 runs/fashion_sfeed/gen2.h5)
 expect "feed_mpi eval reads the outputs: ${evaluate[*]}" "$feed_mpi" eval --data data/fashion_mnist.h5 "${evaluate[@]}"
 
 # ---- 3. the mpirun alternative (also measures the speed for step 4) ----------------------------
+# a student on 2 data-parallel replicas: pfeed.sbatch counts the teachers as ntasks - 2
+phase "pFEED with the student on 2 replicas, teachers from runs/fashion_teachers (srun --mpi=pmix)"
+rid=$(FEED_TEACHER_DIR=runs/fashion_teachers sbatch --parsable -J fashion_replicas --ntasks=5 --cpus-per-task=1 \
+        --time=10 jobs/slurm/pfeed.sbatch jobs/fashion_pfeed.ini distill.student_ranks=2 "${tiny[@]}")
+wait_job "$rid" 300
+replicas_log="$work/fashion_replicas-$rid.out"
+if [ "$job_state" = COMPLETED ]; then ok "replicas job $rid COMPLETED"; else fail "replicas job $rid ended $job_state"; show_log "$replicas_log"; fi
+expect "replicas job took the 3 teachers of the chain (5 tasks - 2 replicas)" \
+  grep -q "distill.teachers=runs/fashion_teachers/teacher_0.h5,runs/fashion_teachers/teacher_1.h5,runs/fashion_teachers/teacher_2.h5" "$replicas_log"
+expect "replicas job trained batch 32 as 2 replicas x 16" grep -q "batch 32 = 2 replicas x 16" "$replicas_log"
+expect "final student runs/fashion_replicas/student.h5 complete (CRCs)" \
+  "$py" "$repo/tools/ckpt_info.py" runs/fashion_replicas/student.h5 >/dev/null
+
 phase "teacher script with FEED_LAUNCHER=mpirun"
 subset=500 per_epoch=4992  # 500 images per class, batch 32: 156 steps per epoch
 mid=$(FEED_LAUNCHER=mpirun sbatch --parsable -J launcher_mpirun --ntasks=2 --cpus-per-task=1 --time=10 \
