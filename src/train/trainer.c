@@ -191,7 +191,8 @@ static void setup(trainer *t, const feed_train_job *job) {
         t->rep = feed_replicas_create(&rc, t->net, modules, n_modules, &t->sgd);
     }
     t->report_comm = MPI_COMM_NULL;
-    CHECK_MPI(MPI_Comm_split(job->comm, t->writer ? 0 : MPI_UNDEFINED, job->rank, &t->report_comm));    t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
+    CHECK_MPI(MPI_Comm_split(job->comm, t->writer ? 0 : MPI_UNDEFINED, job->rank, &t->report_comm));
+    t->idx = feed_xmalloc(sizeof(int64_t) * t->B, "batch indices");
     t->sched = make_schedule(cfg, feed_loader_steps_per_epoch(t->train_ld));
     t->x = feed_xaligned(sizeof(float) * t->B * t->img, "input batch");
     t->y = feed_xmalloc(sizeof(int32_t) * t->B, "labels");
