@@ -51,9 +51,6 @@ feed_replicas *feed_replicas_create(const feed_replicas_config *cfg, feed_net *n
                                     int n_modules, const feed_sgd *sgd);
 void feed_replicas_free(feed_replicas *R);
 
-int feed_replicas_rank(const feed_replicas *R);  /* r */
-int feed_replicas_count(const feed_replicas *R); /* P */
-
 /* Replica 0's parameters, momentum buffers, optimizer step count and BN buffers on every
  * replica (after a fresh start or a resume). */
 void feed_replicas_broadcast_state(feed_replicas *R, feed_sgd *sgd);

@@ -88,7 +88,4 @@ static inline void feed_source_destroy(feed_teacher_source *s) {
 void feed_replica_links(int P, MPI_Comm *links);
 void feed_replica_links_free(int P, MPI_Comm *links);
 
-/* Tag of the set-up messages on MPI_COMM_WORLD (the transport uses its own communicator). */
-enum { FEED_DISTILL_TAG_LAYOUT = 7001 };
-
 #endif

@@ -141,9 +141,6 @@ void feed_replicas_free(feed_replicas *R) {
     free(R->modules), free(R->b), free(R->req), free(R->bn_stage), free(R->sums), free(R->sums0), free(R);
 }
 
-int feed_replicas_rank(const feed_replicas *R) { return R->rank; }
-int feed_replicas_count(const feed_replicas *R) { return R->count; }
-
 static void broadcast_buffers(feed_replicas *R, feed_net *net) {
     size_t bytes = feed_net_buffers_bytes(net);
     if (!bytes) return;

@@ -34,9 +34,10 @@ scratch_ini = write_ini(W, "scratch.ini", COMMON + "[run]\nmode = scratch\n"
                         "[train]\nbatch = 16\nlr = 0.05\nepochs = 1\n")
 
 
-def job(ranks, ini, *over, hooks=None, timeout=600):
+def job(ranks, ini, *over, hooks=None, timeout=600, launch=None):
+    """feed_mpi on `ranks` ranks (or the mpirun arguments `launch`, e.g. an MPMD line)."""
     e = dict(env, **(hooks or {}))
-    cmd = MPI + ["-np", str(ranks), args.feed_mpi, ini] + list(over)
+    cmd = MPI + (launch or ["-np", str(ranks), args.feed_mpi, ini] + list(over))
     return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=e, timeout=timeout)
 
 
@@ -71,8 +72,7 @@ def compare(what, steps, ref_path, floor_path, sync_path, own_path):
 LR = "train.lr=1e-4"
 # 1. scratch
 one = job(1, scratch_ini, f"run.dir={W}/s1", LR)
-floor = subprocess.run(MPI + ["-np", "1", args.feed_mpi, scratch_ini, f"run.dir={W}/s1t2", LR, "run.threads=2"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env, OMP_NUM_THREADS="2"))
+floor = job(1, scratch_ini, f"run.dir={W}/s1t2", LR, "run.threads=2", hooks={"OMP_NUM_THREADS": "2"})
 two = job(2, scratch_ini, f"run.dir={W}/s2", LR, "train.replicas=2", "train.sync_bn=true")
 own = job(2, scratch_ini, f"run.dir={W}/s2own", LR, "train.replicas=2")
 if (ok(one, "scratch, 1 rank") & ok(floor, "scratch, 1 rank, 2 threads") & ok(two, "scratch, 2 replicas, sync BN")
@@ -92,10 +92,9 @@ pfeed_ini = write_ini(W, "pfeed.ini", COMMON + f"[run]\nmode = pfeed\n[train]\nb
 TWO = "data.subset_per_class=4"  # 40 images: 2 steps
 p1 = job(2, pfeed_ini, f"run.dir={W}/p1", LR, TWO)
 # the floor: the student on 2 threads, the teacher as before (MPMD: one rank each)
-pf = subprocess.run(MPI + ["-np", "1", "-x", "OMP_NUM_THREADS=2", args.feed_mpi, pfeed_ini, f"run.dir={W}/p1t2", LR,
-                           TWO, "run.threads=0", ":", "-np", "1", "-x", "OMP_NUM_THREADS=1", args.feed_mpi, pfeed_ini,
-                           f"run.dir={W}/p1t2", LR, TWO, "run.threads=0"],
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+run_floor = [f"run.dir={W}/p1t2", LR, TWO, "run.threads=0"]
+pf = job(2, pfeed_ini, launch=["-np", "1", "-x", "OMP_NUM_THREADS=2", args.feed_mpi, pfeed_ini] + run_floor +
+         [":", "-np", "1", "-x", "OMP_NUM_THREADS=1", args.feed_mpi, pfeed_ini] + run_floor)
 p2 = job(3, pfeed_ini, f"run.dir={W}/p2", LR, TWO, "distill.student_ranks=2", "distill.sync_bn=true")
 p2own = job(3, pfeed_ini, f"run.dir={W}/p2own", LR, TWO, "distill.student_ranks=2")
 if (ok(p1, "pfeed, student on 1 rank") & ok(pf, "pfeed, 2 threads") & ok(p2, "pfeed, student on 2 replicas, sync BN")
