@@ -27,6 +27,19 @@ void feed_engine_shutdown(void);
 void feed_engine_set_winograd(int on);
 int feed_engine_winograd(void);
 
+/* The precision (FEED_PRECISION_*, net.h) of the networks the application builds: inference
+ * networks (teachers, evaluation: run.precision) and training networks (students and their
+ * modules: train.precision). Set once at start; fp32 by default. feed_engine_precision(1)
+ * is the inference one. */
+void feed_engine_set_precision(int inference, int training);
+int feed_engine_precision(int inference_only);
+
+/* 1 if oneDNN has bf16 kernels here (AVX512-BF16 or AMX), else 0. Nets built for bf16 on a
+ * CPU without them are built for fp32, and the first such build says so once on stderr. */
+int feed_engine_bf16_supported(void);
+/* Called by a net asked for bf16 on a CPU without it: the one message (once per process). */
+void feed_engine_bf16_fallback_note(void);
+
 /* The CPU ISA oneDNN dispatches to, e.g. "avx512_core" (for benchmark reports). */
 const char *feed_engine_isa(void);
 

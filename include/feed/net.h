@@ -68,7 +68,19 @@ typedef struct feed_net_options {
     uint64_t seed;      /* initialisation (and dropout) seed */
     int inference_only; /* no backward: no gradient buffers; BN folded into convs where possible */
     int input_grad;     /* compute d loss / d input (layer stacks: NTL, translator) */
+    /* FEED_PRECISION_BF16: activations, their gradients and the weights the kernels read are
+     * bf16 (oneDNN's bf16 primitives multiply in bf16 and accumulate in fp32). Parameters,
+     * parameter gradients, BN statistics and every array feed_net_* hands in or out stay
+     * fp32: the fp32 parameters are the master copy, converted to the kernels' bf16 copy on the
+     * first forward after they change. Without bf16 kernels on this CPU
+     * (feed_engine_bf16_supported) the net is fp32: feed_net_precision() tells which it is. */
+    int precision;
 } feed_net_options;
+
+enum feed_precision { FEED_PRECISION_FP32 = 0, FEED_PRECISION_BF16 = 1 };
+/* "fp32" | "bf16" -> *out; 0 on success, -1 for another name. */
+int feed_precision_parse(const char *name, int *out);
+const char *feed_precision_name(int precision);
 
 /* Plan the graph (consumes nb). */
 feed_net *feed_nb_build(feed_nb *nb, const feed_net_options *opt);
@@ -95,6 +107,9 @@ void feed_net_zero_grad(feed_net *net);
 void feed_net_set_step(feed_net *net, uint64_t step);
 uint64_t feed_net_step(const feed_net *net);
 int feed_net_batch(const feed_net *net);
+/* The precision the net computes in (FEED_PRECISION_*; fp32 when bf16 was asked for on a CPU
+ * without bf16 kernels). */
+int feed_net_precision(const feed_net *net);
 
 /* ------------------------------------------------------------------ taps */
 

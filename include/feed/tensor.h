@@ -8,6 +8,7 @@
 #define FEED_TENSOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <oneapi/dnnl/dnnl.h>
 
 /* f32 descriptors. dims has ndims entries. */
@@ -17,6 +18,9 @@ dnnl_memory_desc_t feed_md_any(int ndims, const dnnl_dim_t *dims);
 dnnl_memory_desc_t feed_md_plain(int ndims, const dnnl_dim_t *dims);
 /* Explicit strides (element units). */
 dnnl_memory_desc_t feed_md_strides(int ndims, const dnnl_dim_t *dims, const dnnl_dim_t *strides);
+/* The same layout (dims, padding, blocking) with another data type, e.g. the fp32 master copy
+ * of a bf16 weight layout: a reorder between the two converts element by element. */
+dnnl_memory_desc_t feed_md_retype(const dnnl_memory_desc_t *md, dnnl_data_type_t dt);
 size_t feed_md_bytes(const dnnl_memory_desc_t *md);
 int feed_md_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b);
 /* Number of logical elements (product of dims). */
@@ -56,5 +60,7 @@ dnnl_memory_desc_t feed_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what,
 void feed_vec_add(float *dst, const float *src, size_t n);           /* dst += src */
 void feed_vec_copy(float *dst, const float *src, size_t n);
 void feed_vec_zero(float *dst, size_t n);
+/* dst += src over n bf16 values, the sum rounded once (to nearest even) as a bf16 kernel's. */
+void feed_vec_add_bf16(uint16_t *dst, const uint16_t *src, size_t n);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "feed/bf16.h"
 #include "feed/feature_transport.h"
 
 static inline uint32_t float_bits(float x) {
@@ -44,19 +45,11 @@ const char *feed_wire_dtype_name(feed_wire_dtype dtype) {
 
 size_t feed_wire_dtype_size(feed_wire_dtype dtype) { return dtype == FEED_WIRE_FP32 ? 4 : 2; }
 
-/* ---- bf16: the top 16 bits of an fp32 ---- */
+/* ---- bf16: the top 16 bits of an fp32 (feed/bf16.h) ---- */
 
-static inline uint16_t bf16_from_bits(uint32_t b) {
-    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x0040u); /* quiet NaN */
-    /* Adding 0x7fff plus the lowest kept bit rounds half to even; a carry out of the
-     * mantissa bumps the exponent, which is the right answer (up to Inf). */
-    b += 0x7fffu + ((b >> 16) & 1u);
-    return (uint16_t)(b >> 16);
-}
+uint16_t feed_fp32_to_bf16(float x) { return feed_bf16_round(x); }
 
-uint16_t feed_fp32_to_bf16(float x) { return bf16_from_bits(float_bits(x)); }
-
-float feed_bf16_to_fp32(uint16_t h) { return bits_float((uint32_t)h << 16); }
+float feed_bf16_to_fp32(uint16_t h) { return feed_bf16_float(h); }
 
 /* ---- fp16: 1 sign, 5 exponent (bias 15), 10 mantissa bits ---- */
 
@@ -94,7 +87,7 @@ void feed_wire_encode(feed_wire_dtype dtype, const float *src, void *wire, size_
     switch (dtype) {
     case FEED_WIRE_FP32: memcpy(wire, src, n * sizeof(float)); return;
     case FEED_WIRE_BF16:
-        for (size_t i = 0; i < n; i++) w[i] = bf16_from_bits(float_bits(src[i]));
+        for (size_t i = 0; i < n; i++) w[i] = feed_bf16_from_bits(float_bits(src[i]));
         return;
     case FEED_WIRE_FP16:
         for (size_t i = 0; i < n; i++) w[i] = fp16_from_bits(float_bits(src[i]));

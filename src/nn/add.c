@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/bf16.h"
 #include "nn_internal.h"
 
 typedef struct add_priv {
@@ -82,13 +83,43 @@ static void add_forward(feed_net *net, feed_layer *L, int train) { op_run(&((add
         d[i] = (relu && !(yi > 0.0f)) ? 0.0f : g;                                                  \
     }
 
+/* The same in bf16: each element loaded to fp32, summed, masked and rounded once. */
+#define BF16_FINALIZE_LOOP(EXTRA)                                                                  \
+    _Pragma("omp parallel for simd schedule(static)") for (long long i = 0; i < n; i++) {          \
+        const float di = feed_bf16_float(d[i]), yi = feed_bf16_float(y[i]);                        \
+        float g = w ? di : 0.0f;                                                                   \
+        EXTRA;                                                                                     \
+        d[i] = (relu && !(yi > 0.0f)) ? 0 : feed_bf16_round(g);                                    \
+    }
+
+static void finalize_out_bf16(feed_value *vo, int relu) {
+    const long long n = (long long)(vo->bytes / sizeof(uint16_t));
+    uint16_t *restrict d = (uint16_t *)vo->diff;
+    const uint16_t *restrict y = (const uint16_t *)vo->data;
+    const uint16_t *restrict d0 = (const uint16_t *)(vo->ndef > 0 ? vo->def[0] : NULL);
+    const uint16_t *restrict d1 = (const uint16_t *)(vo->ndef > 1 ? vo->def[1] : NULL);
+    const int w = vo->written;
+    if (vo->ndef == 0)
+        BF16_FINALIZE_LOOP((void)0)
+    else if (vo->ndef == 1)
+        BF16_FINALIZE_LOOP(g += feed_bf16_float(d0[i]))
+    else
+        BF16_FINALIZE_LOOP(g += feed_bf16_float(d0[i]); g += feed_bf16_float(d1[i]))
+}
+
 static void finalize_out(feed_net *net, feed_layer *L) {
     feed_value *vo = &net->v[L->out];
+    FEED_CHECK(vo->ndef <= 2, "internal", "add: %d deferred gradients", vo->ndef);
+    if (net->aes == 2) {
+        finalize_out_bf16(vo, L->relu);
+        vo->written = 1;
+        vo->ndef = 0;
+        return;
+    }
     const long long n = (long long)(vo->bytes / sizeof(float));
     float *restrict d = vo->diff;
     const float *restrict y = vo->data;
     const float *restrict d0 = vo->ndef > 0 ? vo->def[0] : NULL, *restrict d1 = vo->ndef > 1 ? vo->def[1] : NULL;
-    FEED_CHECK(vo->ndef <= 2, "internal", "add: %d deferred gradients", vo->ndef);
     const int w = vo->written, relu = L->relu;
     if (vo->ndef == 0)
         FINALIZE_LOOP((void)0)
@@ -118,7 +149,7 @@ static void add_backward(feed_net *net, feed_layer *L) {
                 feed_exec(P->re[i], 2, a);
             } else {
                 float *t = net_diff_target_ptr(net, L->in[i], &acc);
-                feed_vec_copy(t, vo->diff, vo->bytes / sizeof(float));
+                net_vec_copy(net, t, vo->diff, net_value_elems(net, vo));
             }
             net_diff_done(net, L->in[i], acc);
         }

@@ -92,17 +92,17 @@ static void conv_plan(feed_net *net, feed_layer *L) {
     dnnl_memory_desc_t src = net_in_md(net, L, 0, 1);
     dnnl_dim_t wd[5];
     int wnd = weight_dims(L, ic, wd);
-    dnnl_memory_desc_t wany = feed_md_any(wnd, wd);
+    dnnl_memory_desc_t wany = net_md_any(net, wnd, wd);
     dnnl_dim_t bd[1] = {oc};
-    dnnl_memory_desc_t bmd = feed_md_tag(1, bd, dnnl_a);
+    dnnl_memory_desc_t bmd = feed_md_tag(1, bd, dnnl_a); /* bias: fp32 in bf16 nets too */
     /* activation layout: oneDNN's choice, or nhwc/nChw16c forced (FEED_NN_LAYOUT, for
      * benchmarking the alternatives) */
-    dnnl_memory_desc_t dany = feed_md_any(4, out->dims);
+    dnnl_memory_desc_t dany = net_md_any(net, 4, out->dims);
     const char *lay = getenv("FEED_NN_LAYOUT");
     if (lay && (strcmp(lay, "nhwc") == 0 || strcmp(lay, "nChw16c") == 0)) {
         dnnl_format_tag_t t = lay[1] == 'h' ? dnnl_nhwc : dnnl_nChw16c;
-        dany = feed_md_tag(4, out->dims, t);
-        if (!net->v[L->in[0]].md_set && L->in[0] != 0) src = feed_md_tag(4, in->dims, t);
+        dany = net_md_tag(net, 4, out->dims, t);
+        if (!net->v[L->in[0]].md_set && L->in[0] != 0) src = net_md_tag(net, 4, in->dims, t);
     }
     conv_geometry(L, in, out, P->strides, P->pl, P->pr);
     dnnl_prop_kind_t prop = net->opt.inference_only ? dnnl_forward_inference : dnnl_forward_training;
@@ -119,6 +119,7 @@ static void conv_plan(feed_net *net, feed_layer *L) {
     dnnl_memory_desc_t dmd = feed_pd_md(P->w.fwd.pd, dnnl_query_dst_md, 0);
     net_set_md(net, L->out, &dmd);
     P->w.wmd = feed_pd_md(P->w.fwd.pd, dnnl_query_weights_md, 0);
+    feed_weighted_master_md(net, &P->w);
 
     /* parameters, PyTorch layout */
     int64_t shape[4];
@@ -139,7 +140,7 @@ static void conv_plan(feed_net *net, feed_layer *L) {
         }
     }
     double fan_out = (double)shape[0] * k * k, fan_in = (double)shape[1] * k * k;
-    L->param[0] = net_param(net, L, "weight", FEED_PARAM, FEED_F32, &P->w.wmd, &umd, 4, shape,
+    L->param[0] = net_param(net, L, "weight", FEED_PARAM, FEED_F32, &P->w.emd, &umd, 4, shape,
                             FEED_INIT_NORMAL, sqrt(2.0 / fan_out));
     if (L->bias) {
         int64_t bs[1] = {oc};
@@ -155,7 +156,8 @@ static void conv_plan_bwd(feed_net *net, feed_layer *L) {
     int ic = (int)in->dims[1];
     dnnl_dim_t wd[5];
     int wnd = weight_dims(L, ic, wd);
-    dnnl_memory_desc_t wany = feed_md_any(wnd, wd);
+    dnnl_memory_desc_t wany = net_md_any(net, wnd, wd); /* backward-data reads the kernels' copy */
+    dnnl_memory_desc_t gany = feed_md_any(wnd, wd);     /* weight gradients are fp32 */
     dnnl_dim_t bd[1] = {L->oc};
     dnnl_memory_desc_t bmd = feed_md_tag(1, bd, dnnl_a);
     dnnl_alg_kind_t alg = deconv ? dnnl_deconvolution_direct : dnnl_convolution_direct;
@@ -190,14 +192,14 @@ static void conv_plan_bwd(feed_net *net, feed_layer *L) {
         }
     }
     if (deconv)
-        CHECK_DNNL(dnnl_deconvolution_backward_weights_desc_init(&cd, alg, &in->md, &wany, L->bias ? &bmd : NULL,
+        CHECK_DNNL(dnnl_deconvolution_backward_weights_desc_init(&cd, alg, &in->md, &gany, L->bias ? &bmd : NULL,
                                                                  &out->md, P->strides, P->pl, P->pr));
     else
-        CHECK_DNNL(dnnl_convolution_backward_weights_desc_init(&cd, alg, &in->md, &wany, L->bias ? &bmd : NULL,
+        CHECK_DNNL(dnnl_convolution_backward_weights_desc_init(&cd, alg, &in->md, &gany, L->bias ? &bmd : NULL,
                                                                &out->md, P->strides, P->pl, P->pr));
     op_init(net, &P->w.bwd_w, conv_pd(net, L, ic, &cd, NULL, P->w.fwd.pd, 0));
     P->w.gw_md = feed_pd_md(P->w.bwd_w.pd, dnnl_query_diff_weights_md, 0);
-    if (!feed_md_equal(&P->w.gw_md, &P->w.wmd)) {
+    if (!feed_md_equal(&P->w.gw_md, &P->w.emd)) {
         P->w.gw_tmp = net_alloc(net, feed_md_bytes(&P->w.gw_md), "conv grad weights copy");
         P->w.gre_needed = 1;
     }
@@ -207,7 +209,7 @@ static void conv_bind(feed_net *net, feed_layer *L) {
     conv_priv *P = L->priv;
     feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
     feed_entry *w = &net->e[L->param[0]];
-    P->wmem = net_mem(net, &P->w.wmd, w->data);
+    P->wmem = feed_weighted_bind_fwd(net, &P->w, w);
     op_arg(&P->w.fwd, DNNL_ARG_SRC, in->mem);
     op_arg(&P->w.fwd, DNNL_ARG_WEIGHTS, P->wmem);
     op_arg(&P->w.fwd, DNNL_ARG_DST, out->mem);

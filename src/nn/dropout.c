@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/bf16.h"
 #include "feed/rng.h"
 #include "nn_internal.h"
 
@@ -19,8 +20,25 @@ static void dropout_plan(feed_net *net, feed_layer *L) {
     L->priv = P;
     dnnl_memory_desc_t md = net_in_md(net, L, 0, 0);
     net_set_md(net, L->out, &md);
-    P->n = md_floats(&md);
+    P->n = feed_md_bytes(&md) / net->aes;
     if (!net->opt.inference_only) P->mask = net_alloc(net, P->n, "dropout mask");
+}
+
+/* dst[i] = m[i] ? src[i] * scale : 0 over n elements of the net's activation type (bf16:
+ * the product rounded once, as a bf16 kernel would). */
+static void masked_scale(const feed_net *net, void *dst, const void *src, const uint8_t *m, float scale,
+                         long long n) {
+    if (net->aes == 2) {
+        uint16_t *d = dst;
+        const uint16_t *s = src;
+#pragma omp parallel for simd schedule(static)
+        for (long long i = 0; i < n; i++) d[i] = m[i] ? feed_bf16_round(feed_bf16_float(s[i]) * scale) : 0;
+    } else {
+        float *d = dst;
+        const float *s = src;
+#pragma omp parallel for simd schedule(static)
+        for (long long i = 0; i < n; i++) d[i] = m[i] ? s[i] * scale : 0.0f;
+    }
 }
 
 static void dropout_forward(feed_net *net, feed_layer *L, int train) {
@@ -30,7 +48,7 @@ static void dropout_forward(feed_net *net, feed_layer *L, int train) {
     long long n = (long long)P->n;
     P->last_train = train;
     if (!train || L->p <= 0.0f) {
-        feed_vec_copy(y, x, P->n);
+        net_vec_copy(net, y, x, P->n);
         return;
     }
     uint64_t seed = net->opt.seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(L->id + 1));
@@ -38,10 +56,8 @@ static void dropout_forward(feed_net *net, feed_layer *L, int train) {
     float p = L->p, scale = 1.0f / (1.0f - L->p);
     uint8_t *m = P->mask;
 #pragma omp parallel for schedule(static)
-    for (long long i = 0; i < n; i++) {
-        m[i] = feed_rng_uniform(seed, FEED_RNG_DROPOUT, base + (uint64_t)i) >= p;
-        y[i] = m[i] ? x[i] * scale : 0.0f;
-    }
+    for (long long i = 0; i < n; i++) m[i] = feed_rng_uniform(seed, FEED_RNG_DROPOUT, base + (uint64_t)i) >= p;
+    masked_scale(net, y, x, m, scale, n);
 }
 
 static void dropout_backward(feed_net *net, feed_layer *L) {
@@ -50,15 +66,10 @@ static void dropout_backward(feed_net *net, feed_layer *L) {
     int acc;
     float *t = net_diff_target_ptr(net, L->in[0], &acc);
     const float *d = net->v[L->out].diff;
-    long long n = (long long)P->n;
-    if (!P->last_train || L->p <= 0.0f) {
-        feed_vec_copy(t, d, P->n);
-    } else {
-        float scale = 1.0f / (1.0f - L->p);
-        const uint8_t *m = P->mask;
-#pragma omp parallel for schedule(static)
-        for (long long i = 0; i < n; i++) t[i] = m[i] ? d[i] * scale : 0.0f;
-    }
+    if (!P->last_train || L->p <= 0.0f)
+        net_vec_copy(net, t, d, P->n);
+    else
+        masked_scale(net, t, d, P->mask, 1.0f / (1.0f - L->p), (long long)P->n);
     net_diff_done(net, L->in[0], acc);
 }
 

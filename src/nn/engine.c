@@ -3,12 +3,21 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "feed/check.h"
 
 static dnnl_engine_t g_engine;
 static dnnl_stream_t g_stream;
 static int g_winograd = 1;
+static int g_precision[2]; /* [0] training, [1] inference networks; FEED_PRECISION_FP32 = 0 */
+
+void feed_engine_set_precision(int inference, int training) {
+    g_precision[1] = inference;
+    g_precision[0] = training;
+}
+
+int feed_engine_precision(int inference_only) { return g_precision[inference_only != 0]; }
 
 void feed_engine_set_winograd(int on) { g_winograd = on != 0; }
 int feed_engine_winograd(void) { return g_winograd; }
@@ -38,6 +47,19 @@ void feed_engine_shutdown(void) {
     if (g_engine) dnnl_engine_destroy(g_engine);
     g_stream = NULL;
     g_engine = NULL;
+}
+
+int feed_engine_bf16_supported(void) {
+    if (getenv("FEED_NO_BF16")) return 0; /* tests: the fallback path on any CPU */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+}
+
+void feed_engine_bf16_fallback_note(void) {
+    static int said;
+    if (said++) return;
+    fprintf(stderr, "feed_mpi: note: precision bf16 asked for, but this CPU (oneDNN ISA %s) has no bf16 kernels "
+                    "(AVX512-BF16 or AMX): computing in fp32\n", feed_engine_isa());
 }
 
 const char *feed_engine_isa(void) {

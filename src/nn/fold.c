@@ -36,7 +36,7 @@ static dnnl_primitive_desc_t fold_pd(feed_net *net, feed_layer *L, int other, in
         wd[0] = oc, wd[1] = ic, wd[2] = k, wd[3] = k, wnd = 4;
     else
         wd[0] = g, wd[1] = oc / g, wd[2] = ic / g, wd[3] = k, wd[4] = k, wnd = 5;
-    dnnl_memory_desc_t wany = feed_md_any(wnd, wd);
+    dnnl_memory_desc_t wany = net_md_any(net, wnd, wd);
     dnnl_dim_t bd[1] = {oc};
     dnnl_memory_desc_t bmd = feed_md_tag(1, bd, dnnl_a);
     dnnl_convolution_desc_t cd;

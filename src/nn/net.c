@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <oneapi/dnnl/dnnl_debug.h>
 
 #include "conv_priv.h"
 #include "feed/rng.h"
+
 #include "nn_internal.h"
 
 /* ------------------------------------------------------------------ small utilities */
@@ -152,11 +154,33 @@ void feed_nb_output(feed_nb *nb, int value) {
 
 /* ------------------------------------------------------------------ services for layers */
 
+dnnl_memory_desc_t net_md_any(const feed_net *net, int ndims, const dnnl_dim_t *dims) {
+    dnnl_memory_desc_t md = feed_md_any(ndims, dims);
+    return net->adt == dnnl_f32 ? md : feed_md_retype(&md, net->adt);
+}
+
+dnnl_memory_desc_t net_md_tag(const feed_net *net, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag) {
+    dnnl_memory_desc_t md = feed_md_tag(ndims, dims, tag);
+    return net->adt == dnnl_f32 ? md : feed_md_retype(&md, net->adt);
+}
+
+void net_vec_add(const feed_net *net, void *dst, const void *src, size_t n) {
+    if (net->adt == dnnl_bf16)
+        feed_vec_add_bf16(dst, src, n);
+    else
+        feed_vec_add(dst, src, n);
+}
+
+void net_vec_copy(const feed_net *net, void *dst, const void *src, size_t n) {
+    if (dst != src) memcpy(dst, src, n * net->aes);
+}
+
 dnnl_memory_desc_t net_in_md(feed_net *net, feed_layer *L, int i, int can_any) {
     feed_value *v = &net->v[L->in[i]];
     if (v->md_set) return v->md;
-    if (can_any) return feed_md_any(v->ndims, v->dims);
+    if (can_any) return net_md_any(net, v->ndims, v->dims);
     dnnl_memory_desc_t md = feed_md_plain(v->ndims, v->dims);
+    if (net->adt != dnnl_f32) md = feed_md_retype(&md, net->adt);
     net_set_md(net, L->in[i], &md);
     return md;
 }
@@ -193,8 +217,23 @@ int feed_pd_is_optimised(const_dnnl_primitive_desc_t pd) {
     return strncmp(impl, "jit", 3) == 0 || strncmp(impl, "brg", 3) == 0;
 }
 
+/* bf16 nets: oneDNN falls back to its reference code where it has no bf16 kernel (correct,
+ * but tens of times slower); say so once per process rather than run slowly in silence. */
+static void note_reference_bf16(const feed_net *net, const_dnnl_primitive_desc_t pd) {
+    static int said;
+    const char *impl = NULL;
+    if (net->adt != dnnl_bf16 || said) return;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return;
+    if (!strstr(impl, "ref")) return;
+    said = 1;
+    dnnl_primitive_kind_t kind = (dnnl_primitive_kind_t)dnnl_primitive_desc_query_s32(pd, dnnl_query_primitive_kind, 0);
+    fprintf(stderr, "feed_mpi: note: bf16: oneDNN has no optimised bf16 kernel for a %s primitive on this CPU: it runs "
+                    "its reference code (%s), correct but slow; precision fp32 avoids it\n",
+            dnnl_prim_kind2str(kind), impl);
+}
+
 void op_init(feed_net *net, feed_op *o, dnnl_primitive_desc_t pd) {
-    (void)net;
+    note_reference_bf16(net, pd);
     memset(o, 0, sizeof *o);
     o->pd = pd;
     o->p = feed_prim(pd);
@@ -297,7 +336,7 @@ float *net_diff_target_ptr(feed_net *net, int vid, int *acc) {
 
 void net_diff_done(feed_net *net, int vid, int acc) {
     feed_value *v = &net->v[vid];
-    if (acc) feed_vec_add(v->diff, net->acc, v->bytes / sizeof(float));
+    if (acc) net_vec_add(net, v->diff, net->acc, net_value_elems(net, v));
     v->written = 1;
 }
 
@@ -311,27 +350,27 @@ void net_defer(feed_net *net, int vid, const float *src) {
  * contributions (unless the producer folds those in itself), zero if nothing arrived. */
 static void finalize_diff(feed_net *net, int vid, int producer_fuses) {
     feed_value *v = &net->v[vid];
-    size_t n = v->bytes / sizeof(float);
+    size_t n = net_value_elems(net, v);
     for (int k = 0; v->tap >= 0 && k < net->ntaps; k++) {
         feed_tap *t = &net->taps[k];
         if (t->v != vid || !t->pending) continue;
         if (v->written)
-            feed_vec_add(v->diff, t->geng, n);
+            net_vec_add(net, v->diff, t->geng, n);
         else
-            feed_vec_copy(v->diff, t->geng, n);
+            net_vec_copy(net, v->diff, t->geng, n);
         v->written = 1;
     }
     if (producer_fuses) return;
     for (int i = 0; i < v->ndef; i++) {
         if (v->written)
-            feed_vec_add(v->diff, v->def[i], n);
+            net_vec_add(net, v->diff, v->def[i], n);
         else
-            feed_vec_copy(v->diff, v->def[i], n);
+            net_vec_copy(net, v->diff, v->def[i], n);
         v->written = 1;
     }
     v->ndef = 0;
     if (!v->written) {
-        feed_vec_zero(v->diff, n);
+        memset(v->diff, 0, v->bytes); /* +0.0 in fp32 and bf16 alike */
         v->written = 1;
     }
 }
@@ -521,6 +560,14 @@ feed_net *feed_nb_build(feed_nb *nb, const feed_net_options *opt) {
     FEED_CHECK(net->output >= 0, "call feed_nb_output() before feed_nb_build()", "net has no output");
     net->opt = *opt;
     net->has_bwd = !opt->inference_only;
+    if (opt->precision == FEED_PRECISION_BF16 && !feed_engine_bf16_supported()) {
+        feed_engine_bf16_fallback_note();
+        net->opt.precision = FEED_PRECISION_FP32;
+    }
+    FEED_CHECK(net->opt.precision == FEED_PRECISION_FP32 || net->opt.precision == FEED_PRECISION_BF16,
+               "this is a bug", "precision %d", net->opt.precision);
+    net->adt = net->opt.precision == FEED_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+    net->aes = net->adt == dnnl_bf16 ? 2 : 4;
     feed_engine();
     CHECK_DNNL(dnnl_primitive_attr_create(&net->attr));
     CHECK_DNNL(dnnl_primitive_attr_set_scratchpad_mode(net->attr, dnnl_scratchpad_mode_user));
@@ -548,7 +595,7 @@ feed_net *feed_nb_build(feed_nb *nb, const feed_net_options *opt) {
         FEED_CHECK(net->v[L->out].md_set, "internal", "layer %s did not set its output layout", L->name);
     }
     if (!net->v[0].md_set) {
-        dnnl_memory_desc_t md = feed_md_plain(4, net->v[0].dims);
+        dnnl_memory_desc_t md = net_md_tag(net, 4, net->v[0].dims, dnnl_nchw);
         net_set_md(net, 0, &md);
     }
     if (net->has_bwd)
@@ -656,6 +703,7 @@ void feed_net_free(feed_net *net) {
     if (net->attr) dnnl_primitive_attr_destroy(net->attr);
     free(net->mems);
     free(net->allocs);
+    free(net->casts);
     free(net->e);
     free(net->L);
     free(net->v);
@@ -700,6 +748,8 @@ void feed_net_forward(feed_net *net, const float *x, int train) {
                "train-mode forward on an inference-only net");
     memcpy(net->in_stage, x, feed_md_bytes(&net->in_plain_md));
     feed_reorder_run(&net->in_re);
+    if (net->params_dirty) /* bf16 nets: the kernels' weight copies follow the fp32 master */
+        for (int i = 0; i < net->ncasts; i++) feed_reorder_run(&net->casts[i]->wcast);
     for (int l = 0; l < net->nl; l++) {
         if (net->L[l].folded) continue;
         double t0 = net->prof_fwd ? prof_now() : 0;
@@ -766,6 +816,8 @@ void feed_net_set_replicas(feed_net *net, const feed_net_replicas *r) {
         memset(&net->rep, 0, sizeof net->rep);
         return;
     }
+    FEED_CHECK(!r->sum || net->adt == dnnl_f32, "synchronised BN runs in fp32: turn sync_bn off or train in fp32",
+               "synchronised batch norm with a bf16 net");
     net->rep = *r;
     if (!net->layer_grad_from) {
         /* Parameters are registered layer by layer in forward order (net_param), so a layer's
@@ -796,6 +848,15 @@ void feed_net_zero_grad(feed_net *net) {
 void feed_net_set_step(feed_net *net, uint64_t step) { net->step = step; }
 uint64_t feed_net_step(const feed_net *net) { return net->step; }
 int feed_net_batch(const feed_net *net) { return (int)net->v[0].dims[0]; }
+int feed_net_precision(const feed_net *net) { return net->opt.precision; }
+
+int feed_precision_parse(const char *name, int *out) {
+    if (name && strcmp(name, "fp32") == 0) return *out = FEED_PRECISION_FP32, 0;
+    if (name && strcmp(name, "bf16") == 0) return *out = FEED_PRECISION_BF16, 0;
+    return -1;
+}
+
+const char *feed_precision_name(int precision) { return precision == FEED_PRECISION_BF16 ? "bf16" : "fp32"; }
 
 /* ------------------------------------------------------------------ taps */
 

@@ -54,6 +54,7 @@ typedef struct feed_value {
 
 typedef struct feed_net feed_net;
 typedef struct feed_layer feed_layer;
+typedef struct feed_weighted feed_weighted;
 
 typedef struct feed_layer_ops {
     const char *type;
@@ -143,6 +144,11 @@ struct feed_net {
     dnnl_memory_desc_t in_plain_md, out_plain_md;
     uint64_t step;
     int last_train;
+    /* precision: activation (and activation-gradient) data type and element size */
+    dnnl_data_type_t adt;
+    size_t aes;
+    feed_weighted **casts; /* bf16 nets: weighted layers whose bf16 weight copy follows the master */
+    int ncasts, cap_casts;
     /* data-parallel replicas (feed_net_set_replicas); rep.count = 0 when alone */
     feed_net_replicas rep;
     size_t *layer_grad_from; /* [nl] lowest gradient-arena offset of layer l's parameters, or
@@ -165,6 +171,14 @@ feed_layer *net_add_layer(feed_net *net, const feed_layer_ops *ops, const char *
  * can_any=0 fixes it to plain NCHW. */
 dnnl_memory_desc_t net_in_md(feed_net *net, feed_layer *L, int i, int can_any);
 void net_set_md(feed_net *net, int vid, const dnnl_memory_desc_t *md);
+/* Activation descriptors in the net's precision (f32 or bf16): format `any` or a tag. */
+dnnl_memory_desc_t net_md_any(const feed_net *net, int ndims, const dnnl_dim_t *dims);
+dnnl_memory_desc_t net_md_tag(const feed_net *net, int ndims, const dnnl_dim_t *dims, dnnl_format_tag_t tag);
+/* Elements of value v's buffer (its bytes / element size, padding included). */
+static inline size_t net_value_elems(const feed_net *net, const feed_value *v) { return v->bytes / net->aes; }
+/* Activation-typed vector helpers (n elements of the net's activation type). */
+void net_vec_add(const feed_net *net, void *dst, const void *src, size_t n);
+void net_vec_copy(const feed_net *net, void *dst, const void *src, size_t n);
 /* Primitive descriptor with the net's attributes (user scratchpad); attr NULL = default.
  * Returns NULL if allow_fail and the primitive is unimplemented. */
 dnnl_primitive_desc_t net_pd(feed_net *net, const void *op_desc, dnnl_primitive_attr_t attr,
@@ -202,11 +216,21 @@ size_t feed_net_debug_value(feed_net *net, const char *name, int diff, float *pl
  * backward-weights). The plan/bind code of each layer fills it in. */
 typedef struct feed_weighted {
     feed_op fwd, bwd_d, bwd_w;
-    dnnl_memory_desc_t wmd, wbwd_md, gw_md;
+    /* wmd: the weights the forward kernel reads (bf16 in a bf16 net); emd: the parameter
+     * arena's fp32 master layout, wmd's blocking in fp32 (== wmd in an fp32 net) */
+    dnnl_memory_desc_t wmd, emd, wbwd_md, gw_md;
     float *wbwd, *gw_tmp;
+    void *wlow;         /* bf16 nets: the kernels' bf16 copy of the weights (wmd), else NULL */
+    feed_reorder wcast; /* master (emd) -> wlow, run by net_cast_weights when parameters changed */
     feed_reorder wre, gre;
     int wre_needed, gre_needed;
 } feed_weighted;
+/* After the forward primitive is planned (W->wmd set): W->emd, the layout to register the
+ * weight entry with. */
+void feed_weighted_master_md(feed_net *net, feed_weighted *W);
+/* At bind: the memory the forward reads the weights from (the master in fp32, the bf16 copy
+ * in bf16 nets, which is registered for conversion). */
+dnnl_memory_t feed_weighted_bind_fwd(feed_net *net, feed_weighted *W, const feed_entry *w);
 /* Bind the backward primitives (training nets): w is the weight's entry, wmem its memory in
  * the forward layout, gbias the bias gradient's memory or NULL. */
 void feed_weighted_bind_bwd(feed_net *net, feed_weighted *W, const feed_value *in, const feed_value *out,

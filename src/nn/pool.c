@@ -25,7 +25,7 @@ static void pool_plan(feed_net *net, feed_layer *L) {
         P->pl[d] = global ? 0 : L->pad;
         P->pr[d] = (out->dims[2 + d] - 1) * P->strides[d] + P->kernel[d] - in->dims[2 + d] - P->pl[d];
     }
-    dnnl_memory_desc_t dany = feed_md_any(4, out->dims);
+    dnnl_memory_desc_t dany = net_md_any(net, 4, out->dims);
     dnnl_pooling_desc_t d;
     dnnl_prop_kind_t prop = net->opt.inference_only ? dnnl_forward_inference : dnnl_forward_training;
     CHECK_DNNL(dnnl_pooling_forward_desc_init(&d, prop, P->alg, &src, &dany, P->strides, P->kernel, P->pl, P->pr));

@@ -19,54 +19,62 @@ static void sa_plan(feed_net *net, feed_layer *L) {
     static const dnnl_format_tag_t tags[] = {dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw};
     dnnl_format_tag_t tag = dnnl_nchw;
     for (int i = 0; i < 4; i++) {
-        dnnl_memory_desc_t t = feed_md_tag(4, in->dims, tags[i]);
+        dnnl_memory_desc_t t = net_md_tag(net, 4, in->dims, tags[i]);
         if (feed_md_equal(&t, &imd)) {
             tag = tags[i];
             break;
         }
     }
-    dnnl_memory_desc_t omd = feed_md_tag(4, out->dims, tag);
+    dnnl_memory_desc_t omd = net_md_tag(net, 4, out->dims, tag);
     net_set_md(net, L->out, &omd);
     feed_layout4_of(&imd, &P->li, "shortcut A");
     feed_layout4_of(&omd, &P->lo, "shortcut A");
 }
 
-static void sa_forward(feed_net *net, feed_layer *L, int train) {
-    sa_priv *P = L->priv;
-    feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
-    const float *x = in->data;
-    float *y = out->data;
-    memset(y, 0, out->bytes);
-    dnnl_dim_t B = in->dims[0], C = in->dims[1], OH = out->dims[2], OW = out->dims[3];
+/* Element moves between the strided input positions and the shifted output channels:
+ * to_out = 1: out[n, c+pf, h, w] = in[n, c, h*s, w*s]; 0: the reverse (the gradient). T is the
+ * element type (float or the bits of a bf16: moving does not convert). */
+#define SA_MOVE(T, to_out)                                                                                       \
+    do {                                                                                                         \
+        T *ip = (T *)ibuf, *op = (T *)obuf;                                                                      \
+        _Pragma("omp parallel for schedule(static)") for (long long q = 0; q < nc; q++) {                        \
+            dnnl_dim_t n = q / C, c = q % C;                                                                     \
+            for (dnnl_dim_t h = 0; h < OH; h++)                                                                  \
+                for (dnnl_dim_t w = 0; w < OW; w++) {                                                            \
+                    size_t io = feed_off4(&P->li, n, c, h * s, w * s), oo = feed_off4(&P->lo, n, c + pf, h, w); \
+                    if (to_out)                                                                                  \
+                        op[oo] = ip[io];                                                                         \
+                    else                                                                                         \
+                        ip[io] = op[oo];                                                                         \
+                }                                                                                                \
+        }                                                                                                        \
+    } while (0)
+
+static void sa_move(const feed_net *net, const feed_layer *L, void *ibuf, void *obuf, int to_out) {
+    const sa_priv *P = L->priv;
+    const feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
+    dnnl_dim_t C = in->dims[1], OH = out->dims[2], OW = out->dims[3];
     int s = L->stride, pf = (L->oc - (int)C) / 2;
-    long long nc = (long long)(B * C);
-#pragma omp parallel for schedule(static)
-    for (long long q = 0; q < nc; q++) {
-        dnnl_dim_t n = q / C, c = q % C;
-        for (dnnl_dim_t h = 0; h < OH; h++)
-            for (dnnl_dim_t w = 0; w < OW; w++)
-                y[feed_off4(&P->lo, n, c + pf, h, w)] = x[feed_off4(&P->li, n, c, h * s, w * s)];
-    }
+    long long nc = (long long)(in->dims[0] * C);
+    if (net->aes == 2)
+        SA_MOVE(uint16_t, to_out);
+    else
+        SA_MOVE(float, to_out);
+}
+
+static void sa_forward(feed_net *net, feed_layer *L, int train) {
+    feed_value *out = &net->v[L->out];
+    memset(out->data, 0, out->bytes);
+    sa_move(net, L, net->v[L->in[0]].data, out->data, 1);
 }
 
 static void sa_backward(feed_net *net, feed_layer *L) {
-    sa_priv *P = L->priv;
     feed_value *in = &net->v[L->in[0]], *out = &net->v[L->out];
     if (!in->need_diff) return;
     int acc;
     float *t = net_diff_target_ptr(net, L->in[0], &acc);
-    const float *d = out->diff;
     memset(t, 0, in->bytes);
-    dnnl_dim_t B = in->dims[0], C = in->dims[1], OH = out->dims[2], OW = out->dims[3];
-    int s = L->stride, pf = (L->oc - (int)C) / 2;
-    long long nc = (long long)(B * C);
-#pragma omp parallel for schedule(static)
-    for (long long q = 0; q < nc; q++) {
-        dnnl_dim_t n = q / C, c = q % C;
-        for (dnnl_dim_t h = 0; h < OH; h++)
-            for (dnnl_dim_t w = 0; w < OW; w++)
-                t[feed_off4(&P->li, n, c, h * s, w * s)] = d[feed_off4(&P->lo, n, c + pf, h, w)];
-    }
+    sa_move(net, L, t, out->diff, 0);
     net_diff_done(net, L->in[0], acc);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "feed/bf16.h"
 #include "feed/check.h"
 #include "feed/engine.h"
 
@@ -28,6 +29,14 @@ dnnl_memory_desc_t feed_md_strides(int ndims, const dnnl_dim_t *dims, const dnnl
     dnnl_memory_desc_t md;
     CHECK_DNNL(dnnl_memory_desc_init_by_strides(&md, ndims, dims, dnnl_f32, strides));
     return md;
+}
+
+dnnl_memory_desc_t feed_md_retype(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
+    FEED_CHECK(md->format_kind == dnnl_blocked || md->format_kind == dnnl_format_kind_any, "internal",
+               "retype of a descriptor of format kind %d", (int)md->format_kind);
+    dnnl_memory_desc_t r = *md;
+    r.data_type = dt;
+    return r;
 }
 
 size_t feed_md_bytes(const dnnl_memory_desc_t *md) { return dnnl_memory_desc_get_size(md); }
@@ -157,4 +166,10 @@ void feed_vec_zero(float *dst, size_t n) {
     long long N = (long long)n;
 #pragma omp parallel for schedule(static)
     for (long long i = 0; i < N; i++) dst[i] = 0.0f;
+}
+
+void feed_vec_add_bf16(uint16_t *dst, const uint16_t *src, size_t n) {
+    long long N = (long long)n;
+#pragma omp parallel for simd schedule(static)
+    for (long long i = 0; i < N; i++) dst[i] = feed_bf16_round(feed_bf16_float(dst[i]) + feed_bf16_float(src[i]));
 }
