@@ -65,6 +65,7 @@ typedef struct feed_config {
         int seed;
         int threads;   /* OpenMP threads per rank; 0 = OMP_NUM_THREADS or all cores */
         bool winograd; /* Winograd convolutions where faster (feed_engine_set_winograd) */
+        int precision; /* inference networks: enum feed_precision (feed_engine_set_precision) */
         double progress_s; /* seconds between in-epoch progress lines in a log; 0 = none */
     } run;
     struct {
@@ -104,6 +105,7 @@ typedef struct feed_config {
         int replicas;         /* scratch: data-parallel replicas per network (include/feed/replicas.h) */
         bool sync_bn;         /* scratch replicas: BN statistics over the global batch */
         int replica_check;    /* replicas: compare their checksums every N steps (0 = never) */
+        int precision;        /* students: enum feed_precision (feed_engine_set_precision) */
     } train;
     struct {
         int every;

@@ -135,6 +135,7 @@ static int run(const char *file, int n_ov, char **ov) {
     if (load_collective(&cfg, file, n_ov, ov, rank)) feed_exit_collective(FEED_EXIT_USAGE);
     if (cfg.run.threads > 0) omp_set_num_threads(cfg.run.threads);
     feed_engine_set_winograd(cfg.run.winograd);
+    feed_engine_set_precision(cfg.run.precision, cfg.train.precision);
     feed_run_ctx ctx = {.cfg = &cfg, .rank = rank, .size = size, .threads = omp_get_max_threads()};
     int rc = feed_run_mode(&ctx);
     feed_config_free(&cfg);

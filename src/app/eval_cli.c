@@ -1,4 +1,5 @@
-/* eval_cli.c - `feed_mpi eval --data D.h5 [--batch B] [--json] A.h5 [B.h5 ...] [--also S.h5]`:
+/* eval_cli.c - `feed_mpi eval --data D.h5 [--batch B] [--precision fp32|bf16] [--json] A.h5 [B.h5 ...]
+ * [--also S.h5]`:
  * test-set error and loss of each checkpoint and of their ensemble (mean of the softmax
  * outputs), as a table or as JSON. Models given with --also are evaluated and listed after
  * the ensemble but are not part of it (e.g. a student next to its teachers).
@@ -10,11 +11,13 @@
 
 #include "feed/app.h"
 #include "feed/check.h"
+#include "feed/engine.h"
 #include "feed/json.h"
 #include "feed/loss_ce.h"
 #include "feed/train.h"
 
-#define EVAL_USAGE "usage: feed_mpi eval --data D.h5 [--batch B] [--json] CHECKPOINT.h5 [...] [--also S.h5 ...]"
+#define EVAL_USAGE                                                                                                   \
+    "usage: feed_mpi eval --data D.h5 [--batch B] [--precision fp32|bf16] [--json] CHECKPOINT.h5 [...] [--also S.h5 ...]"
 
 static void usage_error(const char *what) {
     fprintf(stderr, "feed_mpi: error: %s\n  " EVAL_USAGE "\n", what);
@@ -26,7 +29,8 @@ static void usage(void) {
            "Test error and loss of each checkpoint on the test split of D.h5, and of their ensemble (the mean\n"
            "of their softmax outputs). Each checkpoint is checked against the data set first (classes,\n"
            "channels, image size); --also lists a model without putting it in the ensemble; --json prints\n"
-           "one JSON object (non-finite values as null, with \"finite\": false).\n");
+           "one JSON object (non-finite values as null, with \"finite\": false). --precision bf16 runs the\n"
+           "networks in bf16 (weights and activations; fp32 accumulation) where the CPU has bf16 kernels.\n");
     exit(0);
 }
 
@@ -68,6 +72,10 @@ int feed_eval_main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--also")) {
             if (++i >= argc) usage_error("--also needs a checkpoint");
             also[n_also++] = argv[i];
+        } else if (!strcmp(argv[i], "--precision")) {
+            int p;
+            if (++i >= argc || feed_precision_parse(argv[i], &p) != 0) usage_error("--precision takes fp32 or bf16");
+            feed_engine_set_precision(p, feed_engine_precision(0));
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (argv[i][0] == '-') {

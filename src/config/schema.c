@@ -23,6 +23,7 @@ static const char *const on_nonfinite[] = {"stop", "skip_step", NULL};
 static const char *const beta_reduce[] = {"sum", "mean", NULL};
 static const char *const transfers[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const sources[] = {"mpi", "local", "cache", NULL};
+static const char *const precisions[] = {"fp32", "bf16", NULL}; /* enum feed_precision order */
 
 #define OFF(field) offsetof(feed_config, field)
 #define NO_RANGE 0, 0
@@ -46,6 +47,10 @@ const feed_cfg_key feed_cfg_keys[] = {
     {"run", "winograd", FEED_CFG_BOOL, OFF(run.winograd), "true", NO_RANGE, NULL,
      "Winograd convolutions for 3x3 stride-1 layers with >= 64 channels (AVX-512 CPUs; a ResNet-56 "
      "step ~8% faster); false = direct convolutions everywhere, as PyTorch"},
+    {"run", "precision", FEED_CFG_ENUM, OFF(run.precision), "fp32", NO_RANGE, precisions,
+     "inference networks (teachers of every mode, the cache writer, sFEED's in-rank teacher, evaluation): "
+     "bf16 = bf16 weights and activations with fp32 accumulation on CPUs with AVX512-BF16 or AMX "
+     "(docs/precision.md); fp32 elsewhere, said once at start"},
 
     /* [data] */
     {"data", "path", FEED_CFG_PATH, OFF(data.path), NULL, NO_RANGE, NULL,
@@ -115,6 +120,10 @@ const feed_cfg_key feed_cfg_keys[] = {
      "minibatch, gradients averaged with MPI_Allreduce (docs/data_parallel.md); the job needs P ranks per network"},
     {"train", "sync_bn", FEED_CFG_BOOL, OFF(train.sync_bn), "false", NO_RANGE, NULL,
      "scratch replicas: batch norm over the global batch (synchronised BN); false = each replica's own batch"},
+    {"train", "precision", FEED_CFG_ENUM, OFF(train.precision), "fp32", NO_RANGE, precisions,
+     "students (scratch networks, distillation students and their NTLs, translators, paraphrasers): bf16 = "
+     "bf16 forward and backward with fp32 master weights, optimizer state, BN statistics and losses "
+     "(docs/precision.md); checkpoints stay fp32"},
     {"train", "replica_check", FEED_CFG_INT, OFF(train.replica_check), "100", 0, 100000000, NULL,
      "replicas: compare every replica's parameters with replica 0's every N steps (a checksum; 0 = never)"},
 

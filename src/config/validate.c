@@ -8,6 +8,7 @@
 
 #include "feed/check.h"
 #include "feed/config.h"
+#include "feed/net.h"
 
 /* Report at the key's origin: its line in the file, its override, or the file itself. */
 static void error_at(const feed_config *cfg, feed_cfg_errors *errs, int id, const char *hint,
@@ -145,6 +146,10 @@ static void validate_replicas(const feed_config *cfg, feed_cfg_errors *errs) {
             return;
         }
     }
+    if (P > 1 && (cfg->train.sync_bn || cfg->distill.sync_bn) && cfg->train.precision == FEED_PRECISION_BF16)
+        error_at(cfg, errs, feed_cfg_find("train", "precision"),
+                 "set train.precision = fp32, or turn synchronised BN off (each replica's own batch statistics)",
+                 "synchronised batch norm runs in fp32 only, not with train.precision = bf16");
     if (P > 1 && cfg->train.batch % P != 0) {
         snprintf(msg, sizeof msg, "train.batch = %d does not split into %d replicas", cfg->train.batch, P);
         error_at(cfg, errs, key, feed_fmt("make train.batch a multiple of %d, e.g. %d", P, cfg->train.batch / P * P + P),

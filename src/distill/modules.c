@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "feed/check.h"
+#include "feed/engine.h"
 #include "feed/distill_modules.h"
 #include "feed/rng.h"
 
@@ -28,7 +29,8 @@ static int leaky_stack(feed_nb *nb, int x, int n, const int *channels, const cha
 
 static feed_net *build(feed_nb *nb, int out, uint64_t seed, int input_grad, int inference_only) {
     feed_nb_output(nb, out);
-    feed_net_options opt = {.seed = seed, .input_grad = input_grad, .inference_only = inference_only};
+    feed_net_options opt = {.seed = seed, .input_grad = input_grad, .inference_only = inference_only,
+                            .precision = feed_engine_precision(inference_only)};
     return feed_nb_build(nb, &opt);
 }
 

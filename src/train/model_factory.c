@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "feed/check.h"
+#include "feed/engine.h"
 #include "feed/train.h"
 
 feed_model_spec feed_model_spec_from_config(const feed_config *cfg, const feed_dataset *ds, int batch) {
@@ -33,7 +34,8 @@ feed_model_spec feed_model_spec_from_config(const feed_config *cfg, const feed_d
 }
 
 feed_net *feed_model_create(const feed_model_spec *spec, uint64_t seed, bool inference_only) {
-    feed_net_options opt = {.seed = seed, .inference_only = inference_only};
+    feed_net_options opt = {.seed = seed, .inference_only = inference_only,
+                            .precision = feed_engine_precision(inference_only)};
     return feed_model_build(spec, &opt);
 }
 

@@ -520,12 +520,13 @@ int feed_train_run(const feed_train_job *job) {
         char replicas[64] = "";
         if (t.replicas > 1) snprintf(replicas, sizeof replicas, " = %d replicas x %d", t.replicas, t.B);
         printf("%s: %d rank%s training, %s on %s (%lld training images, batch %d%s, %lld steps/epoch), "
-               "%zu parameters, %d thread%s per rank\n",
+               "%zu parameters, %s, %d thread%s per rank\n",
                feed_cfg_mode_names[cfg->run.mode], job->size, job->size > 1 ? "s" : "",
                t.model_name, t.ds->name,
                (long long)feed_loader_samples_per_epoch(t.train_ld) * t.replicas, cfg->train.batch, replicas,
                (long long)feed_loader_steps_per_epoch(t.train_ld), feed_net_num_param_scalars(t.net),
-               omp_get_max_threads(), omp_get_max_threads() > 1 ? "s" : "");
+               feed_precision_name(feed_net_precision(t.net)), omp_get_max_threads(),
+               omp_get_max_threads() > 1 ? "s" : "");
         fflush(stdout);
     }
 
