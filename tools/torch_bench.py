@@ -74,6 +74,8 @@ def parse_args(argv):
     ap.add_argument("--steps", type=int, default=10, help="timed steps (>= 10 recommended)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--teachers", type=int, default=5, help="*-step: number of teachers")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the step runs under torch.autocast('cpu', dtype=torch.bfloat16)")
     return ap.parse_args(argv)
 
 
@@ -174,6 +176,11 @@ TERMS = {"train": term_train, "pfeed-step": term_pfeed, "kd-step": term_kd, "at-
          "ft-step": term_ft, "l1-step": term_l1}
 
 
+def autocast(args):
+    """The one line a PyTorch user adds for bf16 on the CPU (fp32 when --precision fp32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+
 def make_step(args, layout):
     """Builds model, data, the method's modules and teacher tensors, and the optimizer;
     returns a function that runs one step."""
@@ -187,7 +194,7 @@ def make_step(args, layout):
         model.eval()
 
         def forward_step():
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(args):
                 model(x)
         return forward_step
 
@@ -198,8 +205,10 @@ def make_step(args, layout):
 
     def student_step():
         opt.zero_grad(set_to_none=True)
-        logits, feats = model.forward_feats(x)
-        loss_fn(logits, feats, y).backward()
+        with autocast(args):
+            logits, feats = model.forward_feats(x)
+            loss = loss_fn(logits, feats, y)
+        loss.backward()
         opt.step()
     return student_step
 
@@ -218,7 +227,8 @@ def measure(args, layout):
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
     extra = f" teachers={args.teachers}" if args.what in TERM_STEPS else ""
     print(f"{args.what} model={args.model} batch={args.batch} threads={args.threads} layout={layout} "
-          f"ms_per_step={ms:.2f} img_per_s={args.batch * 1000.0 / ms:.1f} peak_rss_mb={peak_mb:.1f}{extra}", flush=True)
+          f"precision={args.precision} ms_per_step={ms:.2f} img_per_s={args.batch * 1000.0 / ms:.1f} "
+          f"peak_rss_mb={peak_mb:.1f}{extra}", flush=True)
 
 
 def main(argv):

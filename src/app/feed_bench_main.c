@@ -1,11 +1,11 @@
 /* feed_bench_main.c - how fast the engine runs a model: training steps and inference forwards.
  *
  *   feed_bench --model resnet56 --classes 100 --batch 128 --threads 2 [--steps 10] [--warmup 3]
- *              [--in-channels 3] [--size 32] [--peak-gflops G] [--winograd on|off]
+ *              [--in-channels 3] [--size 32] [--peak-gflops G] [--winograd on|off] [--precision fp32|bf16]
  *              train|forward|pfeed-step|kd-step|at-step|ft-step|l1-step [--teachers N]
  *
  * Prints one line per measurement (median over --steps timed steps after --warmup untimed):
- *   <what> model=<m> batch=<b> threads=<t> ms_per_step=<x> img_per_s=<y> peak_rss_mb=<z>
+ *   <what> model=<m> batch=<b> threads=<t> precision=<p> ms_per_step=<x> img_per_s=<y> peak_rss_mb=<z>
  *          gflop_per_s=<g> peak_gflop_per_s=<p> peak_frac=<g/p>
  * train   = forward (train-mode BN) + cross-entropy + backward + SGD (momentum 0.9, Nesterov,
  *           weight decay 5e-4): the step tools/torch_bench.py times for PyTorch;
@@ -22,9 +22,12 @@
  * counts 3x that (forward, backward data, backward weights). Winograd convolutions do fewer
  * multiplies than that, so with them gflop_per_s is an effective rate (direct-convolution
  * FLOPs per second); stderr says how many Winograd primitives a net uses. peak is the fp32
- * FMA peak of --threads threads, measured at start-up (src/util/fma_peak.c; on the 2-core
- * EPYC dev machine ~540 GFLOP/s with AVX-512), or --peak-gflops G. OpenBLAS sgemm reaches
- * about 310 GFLOP/s there, not the hardware limit: oneDNN's convolutions run well above it.
+ * FMA peak of --threads threads, measured at start-up (src/util/fma_peak.c; 235 GFLOP/s on the
+ * 2-core Zen 4 dev machine), or --peak-gflops G; with --precision bf16 the bf16 peak measured
+ * the same way (src/util/bf16_peak.c: AVX512-BF16 or AMX tiles; 469 GFLOP/s there). bf16
+ * (weights, activations and their gradients; fp32 accumulation, master weights and
+ * optimizer state) applies to the measured network and, in the term steps, to the term's
+ * modules.
  *
  * Adding a measurement: write `static void bench_<name>(const bench_opts *o)` that builds what
  * it needs, times o->steps steps with bench_time_steps(), and calls bench_report(); add it to
@@ -55,6 +58,7 @@ typedef struct bench_opts {
     int classes, batch, threads, steps, warmup, in_channels, size, teachers;
     double peak_gflops;
     int winograd;
+    int precision; /* FEED_PRECISION_*: the student's / inference net's */
     feed_model_spec spec;
 } bench_opts;
 
@@ -95,9 +99,9 @@ static void bench_report(const bench_opts *o, const char *what, const feed_net *
     double gf = flop_per_step / sec / 1e9;
     fprintf(stderr, "feed_bench: %s: %d Winograd convolution primitives (--winograd %s)\n", what,
             feed_net_winograd_primitives(net), o->winograd ? "on" : "off");
-    printf("%s model=%s batch=%d threads=%d ms_per_step=%.2f img_per_s=%.1f peak_rss_mb=%.0f "
+    printf("%s model=%s batch=%d threads=%d precision=%s ms_per_step=%.2f img_per_s=%.1f peak_rss_mb=%.0f "
            "gflop_per_s=%.1f peak_gflop_per_s=%.1f peak_frac=%.2f%s\n",
-           what, o->model, o->batch, o->threads, 1e3 * sec, o->batch / sec, peak_rss_mb(), gf,
+           what, o->model, o->batch, o->threads, feed_precision_name(o->precision), 1e3 * sec, o->batch / sec, peak_rss_mb(), gf,
            o->peak_gflops, gf / o->peak_gflops, extra ? extra : "");
     fflush(stdout);
 }
@@ -129,7 +133,7 @@ static void train_step(void *p) {
 
 static void bench_train(const bench_opts *o) {
     train_ctx c = {.batch = o->batch, .classes = o->classes};
-    c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
+    c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1, .precision = o->precision});
     feed_sgd_init(&c.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
     float *mom = feed_sgd_add_net(&c.sgd, c.net);
     c.x = random_input(o);
@@ -201,7 +205,7 @@ static float *random_payload(const feed_teacher_layout *l, uint64_t seed) {
 static void bench_term_step(const bench_opts *o, int term_id) {
     term_ctx c = {.t = {.batch = o->batch, .classes = o->classes}, .n = o->teachers};
     c.ops = feed_term_table[term_id];
-    c.t.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1});
+    c.t.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1, .precision = o->precision});
     feed_sgd_init(&c.t.sgd, (feed_sgd_config){.momentum = 0.9f, .weight_decay = 5e-4f, .nesterov = 1});
     float *mom = feed_sgd_add_net(&c.t.sgd, c.t.net);
     /* the job's defaults (beta 500, T 4, alpha 0.9, beta_at 1000, rate 0.5) from the schema */
@@ -273,7 +277,7 @@ static void forward_step(void *p) {
 
 static void bench_forward(const bench_opts *o) {
     fwd_ctx c;
-    c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1, .inference_only = 1});
+    c.net = feed_model_build(&o->spec, &(feed_net_options){.seed = 1, .inference_only = 1, .precision = o->precision});
     c.x = random_input(o);
     double sec = bench_time_steps(o, forward_step, &c);
     bench_report(o, "forward", c.net, sec, feed_net_forward_flops(c.net), NULL);
@@ -300,7 +304,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: feed_bench [--model NAME] [--classes K] [--batch B] [--threads T] [--steps N]\n"
             "                  [--warmup N] [--in-channels C] [--size HW] [--peak-gflops G]\n"
-            "                  [--winograd on|off] WHAT...\n"
+            "                  [--winograd on|off] [--precision fp32|bf16] WHAT...\n"
             "  WHAT: train | forward | pfeed-step | kd-step | at-step | ft-step | l1-step [--teachers N]\n"
             "  NAME: resnet20|32|44|56|110[-a|-b], wrn-D-K, resnext29-CxDd, resnet18|34\n");
 }
@@ -343,6 +347,10 @@ int main(int argc, char **argv) {
             i++;
             continue;
         }
+        if (strcmp(a, "--precision") == 0 && v && feed_precision_parse(v, &o.precision) == 0) {
+            i++;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage();
             return 0;
@@ -369,7 +377,19 @@ int main(int argc, char **argv) {
     if (o.size > 0) o.spec.height = o.spec.width = o.size;
     feed_engine_set_threads(o.threads);
     feed_engine_set_winograd(o.winograd);
+    feed_engine_set_precision(o.precision, o.precision); /* the term modules follow the student */
     fprintf(stderr, "feed_bench: %s, %d threads, oneDNN ISA %s\n", o.model, feed_engine_threads(), feed_engine_isa());
+    if (o.precision == FEED_PRECISION_BF16 && !feed_engine_bf16_supported()) {
+        feed_engine_bf16_fallback_note();
+        o.precision = FEED_PRECISION_FP32;
+    }
+    if (o.peak_gflops == 0 && o.precision == FEED_PRECISION_BF16) { /* the peak of what the kernels run */
+        const char *isa;
+        o.peak_gflops = feed_bf16_peak_gflops(feed_engine_threads(), &isa);
+        if (o.peak_gflops == 0) FEED_INPUT_ERROR("pass --peak-gflops G for this CPU", "no bf16 peak to measure");
+        fprintf(stderr, "feed_bench: bf16 peak %.1f GFLOP/s (%s, %d threads, measured)\n", o.peak_gflops, isa,
+                feed_engine_threads());
+    }
     if (o.peak_gflops == 0) {
         const char *isa;
         o.peak_gflops = feed_fma_peak_gflops(feed_engine_threads(), &isa);

@@ -11,6 +11,8 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include "peak_internal.h"
+
 #define CHAINS 12
 #define ITERS 20000000L
 
@@ -60,6 +62,10 @@ double feed_fma_peak_gflops(int threads, const char **isa) {
         if (isa) *isa = "none";
         return 0.0;
     }
+    return feed_peak_best_of_three(chains, ITERS, CHAINS * width * 2.0, threads);
+}
+
+double feed_peak_best_of_three(float (*chains)(long, float), long iters, double flops_per_iter, int threads) {
     if (threads < 1) threads = 1;
     double best = 0.0;
     volatile float sink = 0.0f; /* keeps the chains from being optimised away */
@@ -67,10 +73,10 @@ double feed_fma_peak_gflops(int threads, const char **isa) {
         float total = 0.0f;
         double t0 = omp_get_wtime();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
-        total += chains(ITERS, 1.0f + (float)omp_get_thread_num());
+        total += chains(iters, 1.0f + (float)omp_get_thread_num());
         double sec = omp_get_wtime() - t0;
         sink = total;
-        double gflops = (double)threads * ITERS * CHAINS * width * 2.0 / sec / 1e9;
+        double gflops = (double)threads * (double)iters * flops_per_iter / sec / 1e9;
         if (gflops > best) best = gflops;
     }
     (void)sink;
