@@ -60,7 +60,5 @@ dnnl_memory_desc_t feed_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what,
 void feed_vec_add(float *dst, const float *src, size_t n);           /* dst += src */
 void feed_vec_copy(float *dst, const float *src, size_t n);
 void feed_vec_zero(float *dst, size_t n);
-/* dst += src over n bf16 values, the sum rounded once (to nearest even) as a bf16 kernel's. */
-void feed_vec_add_bf16(uint16_t *dst, const uint16_t *src, size_t n);
 
 #endif

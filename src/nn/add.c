@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feed/bf16.h"
 #include "nn_internal.h"
 
 typedef struct add_priv {
@@ -83,35 +82,14 @@ static void add_forward(feed_net *net, feed_layer *L, int train) { op_run(&((add
         d[i] = (relu && !(yi > 0.0f)) ? 0.0f : g;                                                  \
     }
 
-/* The same in bf16: each element loaded to fp32, summed, masked and rounded once. */
-#define BF16_FINALIZE_LOOP(EXTRA)                                                                  \
-    _Pragma("omp parallel for simd schedule(static)") for (long long i = 0; i < n; i++) {          \
-        const float di = feed_bf16_float(d[i]), yi = feed_bf16_float(y[i]);                        \
-        float g = w ? di : 0.0f;                                                                   \
-        EXTRA;                                                                                     \
-        d[i] = (relu && !(yi > 0.0f)) ? 0 : feed_bf16_round(g);                                    \
-    }
-
-static void finalize_out_bf16(feed_value *vo, int relu) {
-    const long long n = (long long)(vo->bytes / sizeof(uint16_t));
-    uint16_t *restrict d = (uint16_t *)vo->diff;
-    const uint16_t *restrict y = (const uint16_t *)vo->data;
-    const uint16_t *restrict d0 = (const uint16_t *)(vo->ndef > 0 ? vo->def[0] : NULL);
-    const uint16_t *restrict d1 = (const uint16_t *)(vo->ndef > 1 ? vo->def[1] : NULL);
-    const int w = vo->written;
-    if (vo->ndef == 0)
-        BF16_FINALIZE_LOOP((void)0)
-    else if (vo->ndef == 1)
-        BF16_FINALIZE_LOOP(g += feed_bf16_float(d0[i]))
-    else
-        BF16_FINALIZE_LOOP(g += feed_bf16_float(d0[i]); g += feed_bf16_float(d1[i]))
-}
-
 static void finalize_out(feed_net *net, feed_layer *L) {
     feed_value *vo = &net->v[L->out];
     FEED_CHECK(vo->ndef <= 2, "internal", "add: %d deferred gradients", vo->ndef);
     if (net->aes == 2) {
-        finalize_out_bf16(vo, L->relu);
+        feed_bf16_add_grad_finalize((uint16_t *)vo->diff, (const uint16_t *)vo->data,
+                                    (const uint16_t *)(vo->ndef > 0 ? vo->def[0] : NULL),
+                                    (const uint16_t *)(vo->ndef > 1 ? vo->def[1] : NULL), vo->bytes / sizeof(uint16_t),
+                                    vo->written, L->relu);
         vo->written = 1;
         vo->ndef = 0;
         return;

@@ -166,7 +166,7 @@ dnnl_memory_desc_t net_md_tag(const feed_net *net, int ndims, const dnnl_dim_t *
 
 void net_vec_add(const feed_net *net, void *dst, const void *src, size_t n) {
     if (net->adt == dnnl_bf16)
-        feed_vec_add_bf16(dst, src, n);
+        feed_bf16_vec_add(dst, src, n);
     else
         feed_vec_add(dst, src, n);
 }

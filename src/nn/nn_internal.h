@@ -258,6 +258,15 @@ static inline size_t feed_off4(const feed_layout4 *l, dnnl_dim_t n, dnnl_dim_t c
 void feed_bn_params(feed_net *net, int layer, const float **w, const float **b, const float **rm,
                     const float **rv);
 
+/* bf16 passes of the engine's own (bf16_loops.c; AVX512-BF16, only called in bf16 nets), each
+ * element combined in fp32 and rounded once:
+ *   feed_bf16_vec_add: dst += src over n values;
+ *   feed_bf16_add_grad_finalize: the residual add's output gradient, in place:
+ *   d = relu'(y) * ((written ? d : 0) + d0 + d1), d0/d1 the deferred gradients or NULL. */
+void feed_bf16_vec_add(uint16_t *dst, const uint16_t *src, size_t n);
+void feed_bf16_add_grad_finalize(uint16_t *d, const uint16_t *y, const uint16_t *d0, const uint16_t *d1, size_t n,
+                                 int written, int relu);
+
 /* Layer registration (one file each). */
 extern const feed_layer_ops feed_conv_ops, feed_deconv_ops, feed_bn_ops, feed_eltwise_ops,
     feed_add_ops, feed_maxpool_ops, feed_gap_ops, feed_linear_ops, feed_dropout_ops,

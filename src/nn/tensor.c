@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "feed/bf16.h"
 #include "feed/check.h"
 #include "feed/engine.h"
 
@@ -166,10 +165,4 @@ void feed_vec_zero(float *dst, size_t n) {
     long long N = (long long)n;
 #pragma omp parallel for schedule(static)
     for (long long i = 0; i < N; i++) dst[i] = 0.0f;
-}
-
-void feed_vec_add_bf16(uint16_t *dst, const uint16_t *src, size_t n) {
-    long long N = (long long)n;
-#pragma omp parallel for simd schedule(static)
-    for (long long i = 0; i < N; i++) dst[i] = feed_bf16_round(feed_bf16_float(dst[i]) + feed_bf16_float(src[i]));
 }

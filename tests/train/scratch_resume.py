@@ -8,6 +8,9 @@
 3. Another fresh run is stopped with SIGUSR1 (must checkpoint and exit 0) and resumed.
 Both interrupted runs must end with parameters, BN buffers and momentum bit-identical to
 the reference; the metrics file must describe every epoch once plus the resume events.
+--precision bf16 runs all three with train.precision = bf16: exact resume holds for a fixed
+precision (the fp32 master weights, momentum and BN statistics are what a checkpoint holds;
+the bf16 weight copy is made again from them), and the checkpoints stay fp32.
 """
 import json, os, random, shutil, signal, subprocess, sys, time
 
@@ -15,7 +18,8 @@ from harness import check, finish, kill_job, parse_args
 import h5py
 import numpy as np
 
-args = parse_args([("--kills", {"type": int, "default": 6})])
+args = parse_args([("--kills", {"type": int, "default": 6}),
+                   ("--precision", {"choices": ["fp32", "bf16"], "default": "fp32"})])
 EPOCHS = 4
 
 def ini(run_dir):
@@ -35,6 +39,7 @@ epochs = {EPOCHS}
 batch = 16
 milestones = 2,3
 eval_every = 2
+precision = {args.precision}
 [checkpoint]
 every = 1
 keep_last = 2
@@ -90,10 +95,12 @@ if r.returncode != 0:
     print(r.stdout)
     sys.exit(1)
 check(r.stdout.count("epoch ") >= EPOCHS, "reference prints one line per epoch")
+check(f"parameters, {args.precision}," in r.stdout, f"the student trains in {args.precision}")
 ref = [state(ref_dir, k) for k in range(2)]
 check(ref[0]["@epoch"] == EPOCHS, "reference checkpoint is at the last epoch")
 check(not np.array_equal(ref[0]["model/conv1/weight"], ref[1]["model/conv1/weight"]),
       "ranks train different networks (seed + rank)")
+check(ref[0]["model/conv1/weight"].dtype == np.float32, "checkpoints hold fp32 parameters")
 
 # 2. SIGKILL at random moments, resume each time
 random.seed(int(os.environ.get("FEED_TEST_SEED", "12345")))
