@@ -53,6 +53,7 @@ typedef struct feed_cache_spec {
     feed_teacher_layout layout;   /* outputs and shapes; layout.batch is not part of the match */
     int64_t n_samples;            /* N */
     int compress;                 /* shuffle + deflate (informative: not part of the match) */
+    int teacher_precision;        /* FEED_PRECISION_* the teacher computed in (informative) */
 } feed_cache_spec;
 
 /* The spec of teacher n's cache for this configuration: checksums of the teacher file and of

@@ -11,7 +11,9 @@
 
 #include "feature_cache_internal.h"
 #include "feed/check.h"
+#include "feed/engine.h"
 #include "feed/feature_transport.h"
+#include "feed/net.h"
 #include "h5_util.h"
 
 #define CACHE_HINT "write the cache again for this job (run.mode = cache with the same [data] and [cache]), " \
@@ -61,6 +63,8 @@ feed_cache_spec feed_cache_spec_of(const feed_config *cfg, int n, const feed_dat
     s.layout = *layout;
     s.n_samples = n_samples;
     s.compress = cfg->cache.compress;
+    s.teacher_precision = cfg->run.precision == FEED_PRECISION_BF16 && feed_engine_bf16_supported()
+                              ? FEED_PRECISION_BF16 : FEED_PRECISION_FP32;
     return s;
 }
 
@@ -159,6 +163,9 @@ int cache_read_spec(hid_t f, feed_cache_spec *s, char *why, size_t cap) {
     int64_t compress = 0;
     h5_attr_read_i64(f, "compress", &compress); /* absent: not compressed */
     s->compress = compress != 0;
+    char precision[16] = "fp32"; /* absent: written before bf16 teachers existed */
+    if (H5Aexists(f, "teacher_precision") > 0) read_str(f, "teacher_precision", precision, sizeof precision, why, cap);
+    s->teacher_precision = strcmp(precision, "bf16") == 0 ? FEED_PRECISION_BF16 : FEED_PRECISION_FP32;
     /* the layout: one int array attribute, FEED_TEACHER_LAYOUT_INTS long */
     if (H5Aexists(f, "layout") <= 0) {
         snprintf(why, cap, "root attribute 'layout' is missing");

@@ -12,6 +12,7 @@
 #include "feature_cache_internal.h"
 #include "feed/check.h"
 #include "feed/feature_transport.h"
+#include "feed/net.h"
 #include "h5_util.h"
 
 #define WRITE_HINT "is the disk full or over quota? Free space and run the same command: it resumes"
@@ -47,7 +48,8 @@ static void put_spec(feed_cache *c) {
              h5_attr_write_i64(f, "subset_per_class", s->subset_per_class) |
              h5_attr_write_f64(f, "subset_fraction", s->subset_fraction) |
              h5_attr_write_i64(f, "num_samples", s->n_samples) | h5_attr_write_i64(f, "outputs", s->layout.outputs) |
-             h5_attr_write_i64(f, "compress", s->compress);
+             h5_attr_write_i64(f, "compress", s->compress) |
+             h5_attr_write_str(f, "teacher_precision", s->teacher_precision == FEED_PRECISION_BF16 ? "bf16" : "fp32");
     /* dtype is read back as an int by cache_read_spec: store its index under a second name */
     st |= h5_attr_write_i64(f, "dtype_index", s->dtype);
     hsize_t n = FEED_TEACHER_LAYOUT_INTS;
