@@ -56,9 +56,7 @@ dnnl_primitive_t feed_prim(const_dnnl_primitive_desc_t pd);
 /* Query a memory descriptor of a primitive descriptor (e.g. dnnl_query_dst_md, index 0). */
 dnnl_memory_desc_t feed_pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int index);
 
-/* Elementwise helpers over n floats (OpenMP, deterministic). */
+/* Elementwise helper over n floats (OpenMP, deterministic). */
 void feed_vec_add(float *dst, const float *src, size_t n);           /* dst += src */
-void feed_vec_copy(float *dst, const float *src, size_t n);
-void feed_vec_zero(float *dst, size_t n);
 
 #endif

@@ -21,7 +21,6 @@
 
 #include "conv_priv.h"
 #include "feed/rng.h"
-
 #include "nn_internal.h"
 
 /* ------------------------------------------------------------------ small utilities */

@@ -154,15 +154,3 @@ void feed_vec_add(float *dst, const float *src, size_t n) {
 #pragma omp parallel for schedule(static)
     for (long long i = 0; i < N; i++) dst[i] += src[i];
 }
-
-void feed_vec_copy(float *dst, const float *src, size_t n) {
-    long long N = (long long)n;
-#pragma omp parallel for schedule(static)
-    for (long long i = 0; i < N; i++) dst[i] = src[i];
-}
-
-void feed_vec_zero(float *dst, size_t n) {
-    long long N = (long long)n;
-#pragma omp parallel for schedule(static)
-    for (long long i = 0; i < N; i++) dst[i] = 0.0f;
-}
