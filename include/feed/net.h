@@ -110,6 +110,10 @@ int feed_net_batch(const feed_net *net);
 /* The precision the net computes in (FEED_PRECISION_*; fp32 when bf16 was asked for on a CPU
  * without bf16 kernels). */
 int feed_net_precision(const feed_net *net);
+/* How many of the net's primitives have no optimised kernel here (oneDNN runs its reference
+ * code for them: correct, tens of times slower), *first (may be NULL) naming the first.
+ * feed_model_build builds a bf16 model in fp32 when that has fewer of them. */
+int feed_net_reference_kernels(const feed_net *net, const char **first);
 
 /* ------------------------------------------------------------------ taps */
 

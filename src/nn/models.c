@@ -119,6 +119,28 @@ feed_nb *feed_model_graph(const feed_model_spec *s) {
     return NULL;
 }
 
+/* A bf16 model that runs more primitives in oneDNN's reference code than its fp32 build (no
+ * bf16 kernel on this CPU for some layer) is built in fp32 instead, said once per process. */
 feed_net *feed_model_build(const feed_model_spec *s, const feed_net_options *opt) {
-    return feed_nb_build(feed_model_graph(s), opt);
+    feed_net *net = feed_nb_build(feed_model_graph(s), opt);
+    const char *first;
+    int n = feed_net_reference_kernels(net, &first);
+    if (n == 0 || feed_net_precision(net) != FEED_PRECISION_BF16) return net;
+    feed_net_options o = *opt;
+    o.precision = FEED_PRECISION_FP32;
+    feed_net *fp32 = feed_nb_build(feed_model_graph(s), &o);
+    int n32 = feed_net_reference_kernels(fp32, NULL);
+    static int said;
+    if (!said++) {
+        char name[64];
+        fprintf(stderr, "feed_mpi: note: %s: oneDNN has no bf16 kernel on this CPU for %d of its primitives (first: "
+                        "%s): %s\n", feed_model_name(s, name, sizeof name), n, first,
+                n32 < n ? "computing it in fp32" : "they run oneDNN's reference code in fp32 too; keeping bf16");
+    }
+    if (n32 < n) {
+        feed_net_free(net);
+        return fp32;
+    }
+    feed_net_free(fp32);
+    return net;
 }

@@ -216,23 +216,26 @@ int feed_pd_is_optimised(const_dnnl_primitive_desc_t pd) {
     return strncmp(impl, "jit", 3) == 0 || strncmp(impl, "brg", 3) == 0;
 }
 
-/* bf16 nets: oneDNN falls back to its reference code where it has no bf16 kernel (correct,
- * but tens of times slower); say so once per process rather than run slowly in silence. */
-static void note_reference_bf16(const feed_net *net, const_dnnl_primitive_desc_t pd) {
-    static int said;
+/* Count the primitives for which oneDNN has no optimised kernel and runs its reference code
+ * (correct, but tens of times slower), and remember the first (feed_net_reference_kernels). */
+static void count_reference(feed_net *net, const_dnnl_primitive_desc_t pd) {
     const char *impl = NULL;
-    if (net->adt != dnnl_bf16 || said) return;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return;
     if (!strstr(impl, "ref")) return;
-    said = 1;
-    dnnl_primitive_kind_t kind = (dnnl_primitive_kind_t)dnnl_primitive_desc_query_s32(pd, dnnl_query_primitive_kind, 0);
-    fprintf(stderr, "feed_mpi: note: bf16: oneDNN has no optimised bf16 kernel for a %s primitive on this CPU: it runs "
-                    "its reference code (%s), correct but slow; precision fp32 avoids it\n",
-            dnnl_prim_kind2str(kind), impl);
+    if (net->n_reference++ == 0) {
+        dnnl_primitive_kind_t kind = dnnl_undefined_primitive;
+        dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind);
+        snprintf(net->first_reference, sizeof net->first_reference, "%s (%s)", dnnl_prim_kind2str(kind), impl);
+    }
+}
+
+int feed_net_reference_kernels(const feed_net *net, const char **first) {
+    if (first) *first = net->first_reference;
+    return net->n_reference;
 }
 
 void op_init(feed_net *net, feed_op *o, dnnl_primitive_desc_t pd) {
-    note_reference_bf16(net, pd);
+    count_reference(net, pd);
     memset(o, 0, sizeof *o);
     o->pd = pd;
     o->p = feed_prim(pd);

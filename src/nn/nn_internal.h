@@ -149,6 +149,8 @@ struct feed_net {
     size_t aes;
     feed_weighted **casts; /* bf16 nets: weighted layers whose bf16 weight copy follows the master */
     int ncasts, cap_casts;
+    int n_reference;          /* primitives running oneDNN's reference code */
+    char first_reference[96]; /* the first of them: "<kind> (<implementation>)" */
     /* data-parallel replicas (feed_net_set_replicas); rep.count = 0 when alone */
     feed_net_replicas rep;
     size_t *layer_grad_from; /* [nl] lowest gradient-arena offset of layer l's parameters, or
