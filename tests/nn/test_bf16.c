@@ -43,30 +43,10 @@ static double rel_l2(const float *a, const float *b, size_t n) {
     return sqrt(d / (r > 0 ? r : 1e-300));
 }
 
-static void key_path(char *out, size_t cap, const char *group, const char *key) {
-    snprintf(out, cap, "%s/%s", group, key);
-    for (char *p = out + strlen(group) + 1; *p; p++)
-        if (*p == '.') *p = '/';
-}
-
 static feed_net *build(hid_t f, const feed_model_spec *s, int inference, int precision) {
     feed_net *net = feed_model_build(s, &(feed_net_options){.seed = 1, .inference_only = inference,
                                                             .precision = precision});
-    char path[512];
-    for (int i = 0; i < feed_net_num_entries(net); i++) {
-        const feed_param_info *pi = feed_net_entry(net, i);
-        key_path(path, sizeof path, "weights", pi->name);
-        if (pi->dtype == FEED_I64) {
-            int64_t v = (int64_t)fixture_scalar(f, path);
-            feed_net_set(net, i, &v);
-            continue;
-        }
-        size_t n;
-        float *v = fixture_floats(f, path, &n);
-        EXPECT_INT_EQ(n, pi->numel);
-        feed_net_set(net, i, v);
-        free(v);
-    }
+    fixture_load_net(f, "weights", net);
     return net;
 }
 
@@ -120,13 +100,7 @@ int main(int argc, char **argv) {
         H5free_memory(s);
         H5Tclose(t), H5Aclose(a);
     }
-    feed_model_spec s = {0};
-    EXPECT_INT_EQ(feed_model_parse(model, &s), 0);
-    s.in_channels = (int)fixture_attr(f, "/", "in_channels", 0);
-    s.height = (int)fixture_attr(f, "/", "height", 0);
-    s.width = (int)fixture_attr(f, "/", "width", 0);
-    s.num_classes = (int)fixture_attr(f, "/", "num_classes", 0);
-    s.batch = (int)fixture_attr(f, "/", "batch", 0);
+    feed_model_spec s = fixture_model_spec(f, model);
     size_t nk = (size_t)s.batch * s.num_classes;
     float *x = fixture_floats(f, "input", NULL);
     int32_t *y = fixture_ints(f, "labels", NULL);
@@ -174,9 +148,9 @@ int main(int argc, char **argv) {
         for (int i = 0; i < ne; i++) {
             const feed_param_info *pi = feed_net_entry(probe, i);
             if (pi->kind != FEED_PARAM) continue;
-            key_path(path, sizeof path, train ? "grads_fp32" : "grads_eval_fp32", pi->name);
+            fixture_key_path(path, sizeof path, train ? "grads_fp32" : "grads_eval_fp32", pi->name);
             float *r32 = fixture_floats(f, path, NULL);
-            key_path(path, sizeof path, train ? "grads_bf16" : "grads_eval_bf16", pi->name);
+            fixture_key_path(path, sizeof path, train ? "grads_bf16" : "grads_eval_bf16", pi->name);
             float *r16 = fixture_floats(f, path, NULL);
             for (size_t j = 0; j < pi->numel; j++) {
                 d2 += ((double)g16[i][j] - g32[i][j]) * ((double)g16[i][j] - g32[i][j]), r2 += (double)g32[i][j] * g32[i][j];

@@ -49,12 +49,6 @@ static const struct {
     {"resnet18", "resnet18"},
 };
 
-static void key_path(char *out, size_t cap, const char *group, const char *key) {
-    snprintf(out, cap, "%s/%s", group, key);
-    for (char *p = out + strlen(group) + 1; *p; p++)
-        if (*p == '.') *p = '/';
-}
-
 static int dataset_exists(hid_t f, const char *path) {
     /* check every link on the way (H5Lexists needs existing parents) */
     char buf[512];
@@ -73,32 +67,6 @@ static herr_t count_ds(hid_t o, const char *name, const H5O_info_t *info, void *
     return 0;
 }
 
-static void load_weights(feed_net *net, hid_t f, const char *group) {
-    char path[512];
-    for (int i = 0; i < feed_net_num_entries(net); i++) {
-        const feed_param_info *pi = feed_net_entry(net, i);
-        key_path(path, sizeof path, group, pi->name);
-        if (!dataset_exists(f, path)) {
-            feed_test_fail(__FILE__, __LINE__, "%s: no data set %s (our key %s)", group, path, pi->name);
-            continue;
-        }
-        if (pi->dtype == FEED_I64) {
-            int64_t v = (int64_t)fixture_scalar(f, path);
-            feed_net_set(net, i, &v);
-            continue;
-        }
-        size_t n;
-        float *v = fixture_floats(f, path, &n);
-        feed_test_checks++;
-        if (n != pi->numel) {
-            feed_test_fail(__FILE__, __LINE__, "%s: %zu values, we expect %zu", path, n, pi->numel);
-        } else {
-            feed_net_set(net, i, v);
-        }
-        free(v);
-    }
-}
-
 /* Compare every entry (kind_mask: 1 params, 2 buffers) with group/<key>. */
 static void compare_state(feed_net *net, hid_t f, const char *group, int kind_mask, double tol) {
     char path[512];
@@ -107,7 +75,7 @@ static void compare_state(feed_net *net, hid_t f, const char *group, int kind_ma
     for (int i = 0; i < feed_net_num_entries(net); i++) {
         const feed_param_info *pi = feed_net_entry(net, i);
         if (!(kind_mask & (pi->kind == FEED_PARAM ? 1 : 2))) continue;
-        key_path(path, sizeof path, group, pi->name);
+        fixture_key_path(path, sizeof path, group, pi->name);
         if (!dataset_exists(f, path)) continue;
         if (pi->dtype == FEED_I64) {
             int64_t v;
@@ -134,7 +102,7 @@ static void compare_grads(feed_net *net, hid_t f, int step) {
     for (int i = 0; i < feed_net_num_entries(net); i++) {
         const feed_param_info *pi = feed_net_entry(net, i);
         if (pi->kind != FEED_PARAM) continue;
-        key_path(path, sizeof path, grp, pi->name);
+        fixture_key_path(path, sizeof path, grp, pi->name);
         size_t n;
         float *ref = fixture_floats(f, path, &n), *ours = malloc(pi->numel * sizeof(float));
         feed_net_get_grad(net, i, ours);
@@ -154,7 +122,7 @@ typedef struct run_result {
 static void run_steps(feed_net *net, hid_t f, const float *x, const int32_t *labels, int B, int K,
                       double perturb, run_result *r) {
     int ne = feed_net_num_entries(net);
-    load_weights(net, f, "weights");
+    fixture_load_net(f, "weights", net);
     if (perturb != 0) {
         for (int i = 0; i < ne; i++) {
             const feed_param_info *pi = feed_net_entry(net, i);
@@ -362,13 +330,7 @@ int main(int argc, char **argv) {
     snprintf(fname, sizeof fname, "%s.h5", argv[1]);
     hid_t f = fixture_open(fname);
 
-    feed_model_spec s = {0};
-    EXPECT_INT_EQ(feed_model_parse(model, &s), 0);
-    s.in_channels = (int)fixture_attr(f, "/", "in_channels", 0);
-    s.height = (int)fixture_attr(f, "/", "height", 0);
-    s.width = (int)fixture_attr(f, "/", "width", 0);
-    s.num_classes = (int)fixture_attr(f, "/", "num_classes", 0);
-    s.batch = (int)fixture_attr(f, "/", "batch", 0);
+    feed_model_spec s = fixture_model_spec(f, model);
     EXPECT_INT_EQ(s.depth, (int)fixture_attr(f, "/", "depth", 0));
     feed_net_options opt = {.seed = 1};
     feed_net *net = feed_model_build(&s, &opt);
@@ -382,7 +344,7 @@ int main(int argc, char **argv) {
     H5Ovisit(g, H5_INDEX_NAME, H5_ITER_NATIVE, count_ds, &nds);
     H5Gclose(g);
     EXPECT_INT_EQ(nds, ne);
-    load_weights(net, f, "weights");
+    fixture_load_net(f, "weights", net);
 
     float *x = fixture_floats(f, "input", NULL);
     int32_t *labels = fixture_ints(f, "labels", NULL);
@@ -440,7 +402,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < ne; i++) {
         const feed_param_info *pi = feed_net_entry(net, i);
         if (pi->kind != FEED_PARAM) continue;
-        key_path(path, sizeof path, "grads", pi->name);
+        fixture_key_path(path, sizeof path, "grads", pi->name);
         size_t n;
         float *ref = fixture_floats(f, path, &n);
         EXPECT_INT_EQ(n, pi->numel);
@@ -463,7 +425,7 @@ int main(int argc, char **argv) {
     loosened = 0;
     for (int i = 0; i < ne; i++) {
         const feed_param_info *pi = feed_net_entry(net, i);
-        key_path(path, sizeof path, "after3", pi->name);
+        fixture_key_path(path, sizeof path, "after3", pi->name);
         if (pi->dtype == FEED_I64) {
             EXPECT_INT_EQ(*(int64_t *)r.after3[i], (int64_t)fixture_scalar(f, path));
             continue;
