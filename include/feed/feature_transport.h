@@ -95,6 +95,11 @@ feed_feature_sender *feed_feature_sender_create(const feed_feature_sender_config
  * student has ended the stream before step t: leave the loop and call finish. */
 float *feed_feature_sender_acquire(feed_feature_sender *tx, int64_t step);
 
+/* The same, but the buffer is step t's wire payload itself: elems_per_step elements of the
+ * wire format (2 bytes each for bf16/fp16), written by the caller already encoded (e.g. a bf16
+ * network's map, which needs no rounding); post sends it as it is. */
+void *feed_feature_sender_acquire_wire(feed_feature_sender *tx, int64_t step);
+
 /* Send step t's map (non-blocking MPI send of the wire buffer). Waits for a credit first
  * if t > released + K. batch_id is any 64-bit value both sides derive from the minibatch
  * (e.g. a hash of its sample indices); the student checks it, so a teacher on another data

@@ -123,6 +123,11 @@ const char *feed_net_tap_name(const feed_net *net, int i);
  * NULL ((B,C,1,1) for a matrix). Returns NULL if no tap has that name. Models name "final"
  * and "layer1".."layer3/4" (models.h). */
 const float *feed_net_tap(feed_net *net, const char *name, int dims[4]);
+/* bf16 nets: the tapped value after the last forward written to dst as plain (row-major)
+ * bf16, n = the tap's element count, without a pass through fp32 (the values are bf16
+ * already: the same bits as rounding feed_net_tap's copy). For a bf16 wire. Returns 0 when
+ * the net is not bf16 or has no such tap (dst untouched), 1 when written. */
+int feed_net_tap_bf16(feed_net *net, const char *name, uint16_t *dst);
 /* Add g (plain NCHW, the tap's shape) to the tap's gradient in the next backward. Calls
  * accumulate until that backward consumes them. */
 void feed_net_tap_add_grad(feed_net *net, const char *name, const float *g);

@@ -44,6 +44,11 @@ const feed_teacher_layout *feed_teacher_get_layout(const feed_teacher *t);
 feed_net *feed_teacher_net(feed_teacher *t);
 /* Forward the minibatch x (B, C, H, W) and write its payload. */
 void feed_teacher_compute(feed_teacher *t, const float *x, float *payload);
+/* 1 if the payload can go to a bf16 wire without an fp32 pass: a bf16 network whose payload
+ * is its final map alone (FEED, L1; not attention maps, logits or FT factors, computed in
+ * fp32). Then feed_teacher_compute_bf16 forwards x and writes the payload as bf16. */
+int feed_teacher_direct_bf16(const feed_teacher *t);
+void feed_teacher_compute_bf16(feed_teacher *t, const float *x, uint16_t *payload);
 void feed_teacher_free(feed_teacher *t);
 
 /* 64-bit FNV-1a hash of a minibatch's sample indices: the student and every teacher derive it,

@@ -30,6 +30,7 @@ struct feed_feature_sender {
 
     int64_t next_step;       /* the step acquire() expects */
     int acquired;            /* acquire(next_step) handed out a buffer, post() pending */
+    int wire_filled;         /* acquire_wire: the caller wrote the wire format itself */
     int64_t granted_up_to;   /* may send steps <= this */
     int64_t stop_after;      /* the student's last step (FEED_NO_STOP until FINISH) */
     int stream_finished;     /* FINISH received: no control message follows */
@@ -153,7 +154,9 @@ static int student_ended_before(const feed_feature_sender *tx, int64_t step) {
     return tx->stream_finished || step > tx->stop_after;
 }
 
-float *feed_feature_sender_acquire(feed_feature_sender *tx, int64_t step) {
+/* The wire slot of step t, once it is free (see acquire), or -1 when the student has ended
+ * the stream before t. */
+static int acquire_slot(feed_feature_sender *tx, int64_t step) {
     if (tx->finish_called || tx->acquired || step != tx->next_step)
         FEED_FAIL("the teacher loop must acquire, fill and post steps in order, before finish",
                   "teacher %d: acquire(step %lld) out of order: expected step %lld%s%s",
@@ -161,7 +164,7 @@ float *feed_feature_sender_acquire(feed_feature_sender *tx, int64_t step) {
                   tx->acquired ? " (the previous acquire was not posted)" : "",
                   tx->finish_called ? " (after finish)" : "");
     feed_feature_sender_progress(tx);
-    if (student_ended_before(tx, step)) return NULL;
+    if (student_ended_before(tx, step)) return -1;
 
     int s = slot_of(tx, step);
     if (tx->send_active[s]) {
@@ -182,7 +185,21 @@ float *feed_feature_sender_acquire(feed_feature_sender *tx, int64_t step) {
         tx->stats.buffer_wait_s += feed_poll_elapsed(&poll);
     }
     tx->acquired = 1;
+    return s;
+}
+
+float *feed_feature_sender_acquire(feed_feature_sender *tx, int64_t step) {
+    int s = acquire_slot(tx, step);
+    if (s < 0) return NULL;
+    tx->wire_filled = 0;
     return tx->dtype == FEED_WIRE_FP32 ? (float *)(tx->wire[s] + FEED_WIRE_HEADER_BYTES) : tx->staging;
+}
+
+void *feed_feature_sender_acquire_wire(feed_feature_sender *tx, int64_t step) {
+    int s = acquire_slot(tx, step);
+    if (s < 0) return NULL;
+    tx->wire_filled = 1;
+    return tx->wire[s] + FEED_WIRE_HEADER_BYTES;
 }
 
 int feed_feature_sender_post(feed_feature_sender *tx, int64_t step, uint64_t batch_id) {
@@ -200,7 +217,7 @@ int feed_feature_sender_post(feed_feature_sender *tx, int64_t step, uint64_t bat
     h->step = step;
     h->batch_id = batch_id;
     h->elems = tx->elems;
-    if (tx->dtype != FEED_WIRE_FP32)
+    if (tx->dtype != FEED_WIRE_FP32 && !tx->wire_filled)
         feed_wire_encode(tx->dtype, tx->staging, tx->wire[s] + FEED_WIRE_HEADER_BYTES, tx->elems);
 
     /* Credit: the student has released step - K or later. */

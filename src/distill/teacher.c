@@ -97,6 +97,17 @@ void feed_teacher_compute(feed_teacher *t, const float *x, float *payload) {
     }
 }
 
+int feed_teacher_direct_bf16(const feed_teacher *t) {
+    return t->layout.outputs == FEED_OUT_FINAL && feed_net_precision(t->net) == FEED_PRECISION_BF16 &&
+           !getenv("FEED_TEACHER_NO_DIRECT_BF16"); /* tests: the fp32 route, to compare */
+}
+
+void feed_teacher_compute_bf16(feed_teacher *t, const float *x, uint16_t *payload) {
+    FEED_CHECK(feed_teacher_direct_bf16(t), "this is a bug", "direct bf16 payload from a teacher that has none");
+    feed_net_forward(t->net, x, 0);
+    feed_net_tap_bf16(t->net, "final", payload); /* (B, C, H, W) */
+}
+
 void feed_teacher_free(feed_teacher *t) {
     if (!t) return;
     feed_net_free(t->net);

@@ -63,11 +63,17 @@ int feed_distill_teacher_rank(const feed_run_ctx *ctx) {
     int64_t steps = feed_loader_steps_per_epoch(ld), step = start[2];
     for (int64_t epoch = start[0], s = start[1]; epoch < cfg->train.epochs; epoch++, s = 0) {
         for (; s < steps; s++, step++) {
-            float *payload = P == 1 ? feed_feature_sender_acquire(tx[0], step) : whole;
+            /* a bf16 teacher's map onto a bf16 wire as it is, without an fp32 pass */
+            int direct = P == 1 && cfg->transport.dtype == FEED_WIRE_BF16 && feed_teacher_direct_bf16(teacher);
+            void *payload = direct ? feed_feature_sender_acquire_wire(tx[0], step)
+                            : P == 1 ? (void *)feed_feature_sender_acquire(tx[0], step) : (void *)whole;
             if (!payload) goto stream_ended;
             int got = feed_loader_batch(ld, epoch, s, x, y);
             feed_loader_batch_indices(ld, epoch, s, idx);
-            feed_teacher_compute(teacher, x, payload);
+            if (direct)
+                feed_teacher_compute_bf16(teacher, x, payload);
+            else
+                feed_teacher_compute(teacher, x, payload);
             if (P == 1) {
                 if (!feed_feature_sender_post(tx[0], step, feed_batch_id(idx, got))) goto stream_ended;
                 continue;
@@ -75,7 +81,7 @@ int feed_distill_teacher_rank(const feed_run_ctx *ctx) {
             for (int r = 0; r < P; r++) {
                 float *buf = feed_feature_sender_acquire(tx[r], step);
                 if (!buf) goto stream_ended;
-                feed_teacher_payload_shard(&layout, payload, r, P, buf);
+                feed_teacher_payload_shard(&layout, whole, r, P, buf);
                 int b = 0;
                 for (int j = r; j < got; j += P) shard_idx[b++] = idx[j];
                 if (!feed_feature_sender_post(tx[r], step, feed_batch_id(shard_idx, b))) goto stream_ended;

@@ -694,6 +694,7 @@ void feed_net_free(feed_net *net) {
     for (int t = 0; t < net->ntaps; t++) {
         feed_reorder_free(&net->taps[t].get);
         feed_reorder_free(&net->taps[t].put);
+        feed_reorder_free(&net->taps[t].get16);
     }
     feed_reorder_free(&net->in_re);
     feed_reorder_free(&net->out_re);
@@ -878,6 +879,20 @@ const float *feed_net_tap(feed_net *net, const char *name, int dims[4]) {
     if (dims)
         for (int i = 0; i < 4; i++) dims[i] = i < net->v[t->v].ndims ? (int)net->v[t->v].dims[i] : 1;
     return t->plain;
+}
+
+int feed_net_tap_bf16(feed_net *net, const char *name, uint16_t *dst) {
+    feed_tap *t = find_tap(net, name);
+    if (!t || net->adt != dnnl_bf16) return 0;
+    feed_value *v = &net->v[t->v];
+    if (!t->get16.prim && !t->get16.copy) {
+        dnnl_memory_desc_t pmd = net_md_tag(net, v->ndims, v->dims, v->ndims == 4 ? dnnl_nchw : dnnl_ab);
+        feed_reorder_plan(&t->get16, &v->md, v->data, &pmd, dst);
+    }
+    t->get16.dst_ptr = dst; /* the caller's buffer changes from call to call */
+    if (t->get16.dst) CHECK_DNNL(dnnl_memory_set_data_handle(t->get16.dst, dst));
+    feed_reorder_run(&t->get16);
+    return 1;
 }
 
 void feed_net_tap_add_grad(feed_net *net, const char *name, const float *g) {

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feed/bf16.h"
 #include "feed/loss_ce.h"
 #include "feed/models.h"
 #include "feed/net.h"
@@ -54,6 +55,15 @@ static float *eval_logits(hid_t f, const feed_model_spec *s, int precision, cons
     feed_net *net = build(f, s, 1, precision);
     *got_precision = feed_net_precision(net);
     feed_net_forward(net, x, 0);
+    /* the final map as plain bf16 (for a bf16 wire) = the fp32 tap rounded, bit for bit */
+    int d[4];
+    const float *tap = feed_net_tap(net, "final", d);
+    size_t nt = (size_t)d[0] * d[1] * d[2] * d[3], differ = 0;
+    uint16_t *t16 = malloc(nt * sizeof(uint16_t));
+    EXPECT_INT_EQ(feed_net_tap_bf16(net, "final", t16), *got_precision == FEED_PRECISION_BF16);
+    for (size_t i = 0; *got_precision == FEED_PRECISION_BF16 && i < nt; i++) differ += t16[i] != feed_bf16_round(tap[i]);
+    EXPECT_INT_EQ(differ, 0);
+    free(t16);
     size_t n = (size_t)s->batch * s->num_classes;
     float *out = malloc(n * sizeof(float));
     memcpy(out, feed_net_output(net), n * sizeof(float));
