@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdnoreturn.h>
 #include <string.h>
 
 #include "feed/app.h"
@@ -19,7 +20,7 @@
 #define EVAL_USAGE                                                                                                   \
     "usage: feed_mpi eval --data D.h5 [--batch B] [--precision fp32|bf16] [--json] CHECKPOINT.h5 [...] [--also S.h5 ...]"
 
-static void usage_error(const char *what) {
+static noreturn void usage_error(const char *what) {
     fprintf(stderr, "feed_mpi: error: %s\n  " EVAL_USAGE "\n", what);
     exit(FEED_EXIT_USAGE);
 }
