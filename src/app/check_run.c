@@ -55,9 +55,11 @@ void feed_check_run(const feed_config *cfg, int n_overrides, char **overrides) {
            feed_net_num_param_scalars(student), ds_dims[1], ds_dims[2], ds_dims[3]);
     feed_net_free(student);
     bool bf16 = cfg->run.precision == FEED_PRECISION_BF16 || cfg->train.precision == FEED_PRECISION_BF16;
-    printf("precision inference networks %s, students %s%s%s\n", feed_precision_name(cfg->run.precision),
-           feed_precision_name(cfg->train.precision), bf16 && !feed_engine_bf16_supported() ? ": no bf16 kernels on this CPU (oneDNN ISA " : "",
-           bf16 && !feed_engine_bf16_supported() ? feed_fmt("%s), all in fp32", feed_engine_isa()) : "");
+    const char *fallback = bf16 && !feed_engine_bf16_supported()
+                               ? feed_fmt(": no bf16 kernels on this CPU (oneDNN ISA %s), all in fp32", feed_engine_isa())
+                               : "";
+    printf("precision inference networks %s, students %s%s\n", feed_precision_name(cfg->run.precision),
+           feed_precision_name(cfg->train.precision), fallback);
     const feed_mode_info *mode = &feed_modes[cfg->run.mode];
     if (mode->check) mode->check(cfg, ds, &spec);
     feed_dataset_close(ds);

@@ -61,10 +61,10 @@ int feed_distill_teacher_rank(const feed_run_ctx *ctx) {
     /* P > 1: the whole minibatch's payload, cut into the replicas' send buffers */
     float *whole = P > 1 ? feed_xaligned(sizeof(float) * feed_teacher_payload_elems(&layout), "teacher payload") : NULL;
     int64_t steps = feed_loader_steps_per_epoch(ld), step = start[2];
+    /* a bf16 teacher's map onto a bf16 wire as it is, without an fp32 pass */
+    const int direct = P == 1 && cfg->transport.dtype == FEED_WIRE_BF16 && feed_teacher_direct_bf16(teacher);
     for (int64_t epoch = start[0], s = start[1]; epoch < cfg->train.epochs; epoch++, s = 0) {
         for (; s < steps; s++, step++) {
-            /* a bf16 teacher's map onto a bf16 wire as it is, without an fp32 pass */
-            int direct = P == 1 && cfg->transport.dtype == FEED_WIRE_BF16 && feed_teacher_direct_bf16(teacher);
             void *payload = direct ? feed_feature_sender_acquire_wire(tx[0], step)
                             : P == 1 ? (void *)feed_feature_sender_acquire(tx[0], step) : (void *)whole;
             if (!payload) goto stream_ended;

@@ -671,6 +671,10 @@ feed_net *feed_nb_build(feed_nb *nb, const feed_net_options *opt) {
         dnnl_memory_desc_t pmd = feed_md_plain(v->ndims, v->dims);
         tp->plain = net_alloc(net, feed_md_bytes(&pmd), "tap");
         feed_reorder_plan(&tp->get, &v->md, v->data, &pmd, tp->plain);
+        if (net->adt == dnnl_bf16) { /* feed_net_tap_bf16: plain bf16 at an address given per call */
+            dnnl_memory_desc_t pmd16 = feed_md_retype(&pmd, dnnl_bf16);
+            feed_reorder_plan(&tp->get16, &v->md, v->data, &pmd16, NULL);
+        }
         if (net->has_bwd) {
             tp->gplain = net_alloc(net, feed_md_bytes(&pmd), "tap grad");
             tp->geng = net_alloc(net, v->bytes, "tap grad");
@@ -763,9 +767,9 @@ void feed_net_forward(feed_net *net, const float *x, int train) {
     net->last_train = train;
     if (train) {
         net->step++;
-        net->params_dirty = 1;
-    } else if (net->opt.inference_only) {
-        net->params_dirty = 0; /* folded weights are current */
+        net->params_dirty = 1; /* an optimizer step follows */
+    } else {
+        net->params_dirty = 0; /* folded weights and bf16 copies are current */
     }
 }
 
@@ -884,11 +888,6 @@ const float *feed_net_tap(feed_net *net, const char *name, int dims[4]) {
 int feed_net_tap_bf16(feed_net *net, const char *name, uint16_t *dst) {
     feed_tap *t = find_tap(net, name);
     if (!t || net->adt != dnnl_bf16) return 0;
-    feed_value *v = &net->v[t->v];
-    if (!t->get16.prim && !t->get16.copy) {
-        dnnl_memory_desc_t pmd = net_md_tag(net, v->ndims, v->dims, v->ndims == 4 ? dnnl_nchw : dnnl_ab);
-        feed_reorder_plan(&t->get16, &v->md, v->data, &pmd, dst);
-    }
     t->get16.dst_ptr = dst; /* the caller's buffer changes from call to call */
     if (t->get16.dst) CHECK_DNNL(dnnl_memory_set_data_handle(t->get16.dst, dst));
     feed_reorder_run(&t->get16);

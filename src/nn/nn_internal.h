@@ -109,7 +109,7 @@ typedef struct feed_tap {
     int v;
     float *plain, *gplain, *geng;
     feed_reorder get, put;
-    feed_reorder get16; /* bf16 nets: engine layout -> plain bf16 at a caller's address (planned at first use) */
+    feed_reorder get16; /* bf16 nets: engine layout -> plain bf16 at the caller's address (feed_net_tap_bf16) */
     int pending;
 } feed_tap;
 
